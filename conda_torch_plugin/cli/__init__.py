@@ -1,0 +1,118 @@
+"""The argparse CLI shared by ``conda torch-env``, ``conda-torch-env`` and ``python -m``.
+
+One module per verb, each with ``configure_parser(parser)`` and
+``execute(args) -> int``; dispatch goes through ``parser.set_defaults(func=...)``.
+Verb modules import the core lazily inside ``execute`` so that building the
+parser (which conda does for ``conda torch-env --help``) stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+VERBS = ("detect", "plan", "write", "lock", "create", "install", "doctor")
+
+DESCRIPTION = """\
+Get a working GPU PyTorch environment in one command, reproducibly.
+
+  detect   what NVIDIA driver and GPUs this machine has
+  plan     which PyTorch release and CUDA build fit them, and why
+  write    an environment.yml (and virtual-packages.yml) pinning that plan
+  lock     a multi-platform conda-lock.yml a team commits
+  install  an environment from the lock, after checking this machine can run it
+  create   all of the above in one go
+  doctor   check an installed environment
+"""
+
+
+def configure_parser(parser: argparse.ArgumentParser, *, inside_conda: bool = False) -> None:
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.set_defaults(func=None, _parser=parser, inside_conda=inside_conda)
+    sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
+    for name in VERBS:
+        module = importlib.import_module(f"conda_torch_plugin.cli.{name}")
+        verb_parser = sub.add_parser(
+            name,
+            help=module.HELP,
+            description=module.HELP,
+            epilog=getattr(module, "EPILOG", None),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.configure_parser(verb_parser)
+        verb_parser.set_defaults(func=module.execute)
+
+
+def build_parser(prog: str = "conda-torch-env") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog)
+    from conda_torch_plugin import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    configure_parser(parser)
+    return parser
+
+
+def execute(args: argparse.Namespace) -> int:
+    """Run the chosen verb; turn every project error into a message and an exit status."""
+    from conda_torch_plugin.cli.render import print_error
+    from conda_torch_plugin.errors import TorchEnvError
+
+    if args.func is None:
+        args._parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except TorchEnvError as error:
+        print_error(error, as_json=getattr(args, "json", False))
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        return 130
+
+
+def execute_in_conda(args: argparse.Namespace) -> int:
+    """The conda plugin's action: run, then leave without running interpreter teardown.
+
+    py-rattler can crash while the interpreter shuts down (exit 139/134 after a
+    successful command). Once rattler is loaded we flush and leave with
+    ``os._exit`` so the exit status is the command's own.
+    """
+    status = execute(args)
+    if "rattler" in sys.modules:
+        _flush_and_exit(status)
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return execute(args)
+
+
+def _flush_and_exit(status: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
+
+
+def run() -> None:
+    """Console-script entry point (``conda-torch-env``)."""
+    try:
+        status = main()
+    except SystemExit as exit_:  # argparse usage errors and --help
+        code = exit_.code
+        status = code if isinstance(code, int) else (0 if code is None else 2)
+        if not isinstance(code, int) and code is not None:
+            print(code, file=sys.stderr)
+    # Skip interpreter teardown: py-rattler may crash there (see execute_in_conda).
+    _flush_and_exit(status)

@@ -1,0 +1,110 @@
+"""Argument groups shared by several verbs, and their conversion to core requests."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import TYPE_CHECKING
+
+from conda_torch_plugin.errors import UsageError
+
+if TYPE_CHECKING:
+    from conda_torch_plugin.plan import PlanRequest
+
+PLATFORMS = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "osx-64")
+_VERSION_XY = re.compile(r"^\d+\.\d+$")
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags describing the request and, optionally, a machine other than this one."""
+    group = parser.add_argument_group("what to plan for (default: this machine)")
+    group.add_argument(
+        "--cuda",
+        metavar="X.Y",
+        help="the driver's maximum CUDA version; wins over detection and CONDA_OVERRIDE_CUDA",
+    )
+    group.add_argument("--cpu", action="store_true", help="plan a CPU-only build")
+    group.add_argument(
+        "--gpu-arch",
+        metavar="X.Y",
+        action="append",
+        default=[],
+        help="a GPU compute capability to cover (repeatable); replaces the detected GPUs",
+    )
+    group.add_argument(
+        "--driver", metavar="VERSION", help="the NVIDIA driver version, e.g. 550.54.15"
+    )
+    group.add_argument(
+        "--platform",
+        dest="platforms",
+        action="append",
+        choices=PLATFORMS,
+        metavar="PLATFORM",
+        help=f"target platform (repeatable; one of {', '.join(PLATFORMS)}); default: this one",
+    )
+    group.add_argument("--pytorch", metavar="SPEC", help="PyTorch version or range, e.g. 2.2 or '>=2.3'")
+    group.add_argument("--python", metavar="X.Y", help="Python version (default: newest supported)")
+    group.add_argument(
+        "--source",
+        choices=("auto", "pytorch", "conda-forge"),
+        default="auto",
+        help="where PyTorch comes from (default: auto = the pytorch+nvidia channels when they can serve "
+        "the request, else conda-forge)",
+    )
+    group.add_argument(
+        "--base-channel",
+        choices=("conda-forge", "defaults"),
+        default="conda-forge",
+        help="channel for everything outside the torch family (default: conda-forge)",
+    )
+
+
+def check_version_xy(value: str | None, flag: str) -> str | None:
+    if value is None or value == "":
+        return value
+    if not _VERSION_XY.match(value):
+        raise UsageError(
+            f"{flag} {value!r} is not a version like 12.4",
+            hints=[f"write {flag} as MAJOR.MINOR, e.g. {flag} 12.4"],
+        )
+    return value
+
+
+def plan_request_from_args(args: argparse.Namespace) -> PlanRequest:
+    """Detect this machine (unless the flags describe it) and build a PlanRequest."""
+    from conda_torch_plugin.plan import request_for_machine
+
+    check_version_xy(args.cuda, "--cuda")
+    check_version_xy(args.python, "--python")
+    for arch in args.gpu_arch:
+        check_version_xy(arch, "--gpu-arch")
+    return request_for_machine(
+        cuda=args.cuda,
+        cpu=args.cpu,
+        gpu_archs=tuple(args.gpu_arch),
+        driver=args.driver,
+        platforms=tuple(args.platforms or ()),
+        pytorch=args.pytorch,
+        python=args.python,
+        source=args.source,
+        base_channel=args.base_channel,
+    )
+
+
+def add_prefix_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    target = parser.add_mutually_exclusive_group(required=required)
+    target.add_argument("-n", "--name", help="environment name (in conda's envs_dirs)")
+    target.add_argument("-p", "--prefix", help="environment folder")
+
+
+def add_channel_alias(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--channel-alias",
+        metavar="URL",
+        help="serve channel names from URL/NAME (a mirror, or a file:// tree); "
+        "inside conda, conda's channel_alias/custom_channels are the default",
+    )

@@ -1,0 +1,15 @@
+"""`conda torch-env create`. TODO: implement."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "create (not implemented yet)"
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def execute(args: argparse.Namespace) -> int:
+    raise NotImplementedError("create")
