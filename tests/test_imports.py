@@ -1,0 +1,135 @@
+"""Import hygiene: the plugin module stays lean, the core never imports conda.
+
+conda imports ``conda_torch_plugin.plugin`` on every command, so it (and the
+package ``__init__``) may import nothing heavy. Each check runs in a fresh
+interpreter so earlier imports in the test process cannot hide a regression.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+HEAVY = ("pynvml", "rattler", "conda_lock", "ruamel", "pydantic")
+
+CORE_MODULES = (
+    "conda_torch_plugin",
+    "conda_torch_plugin.errors",
+    "conda_torch_plugin.detect",
+    "conda_torch_plugin.recipes",
+    "conda_torch_plugin.compat",
+    "conda_torch_plugin.plan",
+    "conda_torch_plugin.envfile",
+    "conda_torch_plugin.envspec",
+    "conda_torch_plugin.content_hash",
+    "conda_torch_plugin.lockfile",
+    "conda_torch_plugin.explicit",
+    "conda_torch_plugin.channels",
+    "conda_torch_plugin.solve",
+    "conda_torch_plugin.lock",
+    "conda_torch_plugin.flavour",
+    "conda_torch_plugin.install",
+    "conda_torch_plugin.doctor",
+    "conda_torch_plugin.cli",
+)
+
+# A stand-in for conda's plugin API (conda is not installable from PyPI): the
+# two names plugin.py imports, with the shapes conda gives them.
+FAKE_CONDA_PLUGINS = '''
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+def hookimpl(function=None, **kwargs):
+    return function if function is not None else (lambda f: f)
+
+@dataclass
+class CondaSubcommand:
+    name: str
+    summary: str
+    action: Callable
+    configure_parser: Optional[Callable] = None
+'''
+
+
+def _run(code: str, *, pythonpath: Path | None = None) -> dict:
+    env = None
+    if pythonpath is not None:
+        import os
+
+        env = dict(os.environ, PYTHONPATH=str(pythonpath))
+    out = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def fake_conda(tmp_path: Path) -> Path:
+    plugins = tmp_path / "conda" / "plugins"
+    plugins.mkdir(parents=True)
+    (tmp_path / "conda" / "__init__.py").write_text("")
+    (plugins / "__init__.py").write_text(FAKE_CONDA_PLUGINS)
+    return tmp_path
+
+
+def test_plugin_module_imports_nothing_heavy(fake_conda: Path) -> None:
+    result = _run(
+        f"""
+        import json, sys
+        import conda_torch_plugin.plugin
+        print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))
+        """,
+        pythonpath=fake_conda,
+    )
+    assert result == []
+
+
+def test_building_the_subcommand_parser_stays_lean(fake_conda: Path) -> None:
+    """conda builds the parser for `conda torch-env --help`: still nothing heavy."""
+    result = _run(
+        f"""
+        import argparse, json, sys
+        import conda_torch_plugin.plugin as plugin
+        (sub,) = list(plugin.conda_subcommands())
+        parser = argparse.ArgumentParser(prog="conda torch-env")
+        sub.configure_parser(parser)
+        args = parser.parse_args(["plan", "--cpu", "--platform", "linux-64"])
+        print(json.dumps({{"name": sub.name, "verb": args.verb,
+                          "heavy": sorted(m for m in {HEAVY!r} if m in sys.modules)}}))
+        """,
+        pythonpath=fake_conda,
+    )
+    assert result == {"name": "torch-env", "verb": "plan", "heavy": []}
+
+
+@pytest.mark.parametrize("module", CORE_MODULES)
+def test_core_module_does_not_import_conda(module: str) -> None:
+    result = _run(
+        f"""
+        import importlib, json, sys
+        importlib.import_module({module!r})
+        print(json.dumps(sorted(m for m in sys.modules if m == "conda" or m.startswith("conda."))))
+        """
+    )
+    assert result == []
+
+
+def test_lock_and_plan_modules_do_not_import_conda_lock() -> None:
+    result = _run(
+        """
+        import json, sys
+        import conda_torch_plugin.lock, conda_torch_plugin.lockfile, conda_torch_plugin.content_hash
+        print(json.dumps([m for m in sys.modules if m.startswith("conda_lock")]))
+        """
+    )
+    assert result == []
