@@ -1,15 +1,172 @@
-"""`conda torch-env write`. TODO: implement."""
+"""`conda torch-env write`: pin the plan into environment.yml and virtual-packages.yml."""
 
 from __future__ import annotations
 
-import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-HELP = "write (not implemented yet)"
+from conda_torch_plugin.cli._options import add_json, add_plan_arguments
+
+if TYPE_CHECKING:
+    import argparse
+
+    from conda_torch_plugin.envfile import WriteResult
+    from conda_torch_plugin.plan import Plan
+
+HELP = "write an environment.yml (and virtual-packages.yml) pinning the plan"
+EPILOG = """\
+examples:
+  conda torch-env write
+      plan for this machine and write ./environment.yml and ./virtual-packages.yml
+  conda torch-env write --dry-run
+      print both files instead of writing them
+  conda torch-env write -f envs/gpu.yml -n gpu --cuda 12.4 --platform linux-64 --platform win-64
+      a two-platform file for CUDA 12.4 machines (conda-lock selectors pick the lines)
+  conda torch-env write --source conda-forge --cuda 13.0
+      the newest PyTorch from conda-forge, CUDA 13.0 build
+
+An existing file keeps its comments, order and other packages: only the torch
+packages (python, pytorch, torchvision, torchaudio, pytorch-cuda, cpuonly,
+cuda-version, mkl, ...), channels and platforms change.
+"""
+
+DEFAULT_FILE = "environment.yml"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument(
+        "-f",
+        "--file",
+        default=DEFAULT_FILE,
+        metavar="FILE",
+        help=f"the environment file to write or update (default: ./{DEFAULT_FILE}); "
+        "virtual-packages.yml goes beside it",
+    )
+    parser.add_argument(
+        "-n", "--name", help="the environment's name: (default: keep the file's, or 'torch')"
+    )
+    add_plan_arguments(parser)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="print the files instead of writing them"
+    )
+    add_json(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
-    raise NotImplementedError("write")
+    from conda_torch_plugin.cli._options import plan_request_from_args
+    from conda_torch_plugin.cli.render import print_json
+    from conda_torch_plugin.envfile import write_environment
+    from conda_torch_plugin.plan import make_plan
+
+    plan = make_plan(plan_request_from_args(args))
+    path = Path(args.file)
+    result = write_environment(
+        plan, path, name=args.name, command=regenerate_command(args), dry_run=args.dry_run
+    )
+    if args.json:
+        print_json(
+            {
+                "environment_file": str(result.environment_file.absolute()),
+                "virtual_packages_file": str(result.virtual_packages_file.absolute()),
+                "written": result.written,
+                "changed": result.changed,
+                "plan": plan.to_dict(),
+                "environment_yml": result.environment_yml,
+                "virtual_packages_yml": result.virtual_packages_yml,
+                "warnings": list(plan.warnings) + list(result.warnings),
+            }
+        )
+        return 0
+    for warning in (*plan.warnings, *result.warnings):
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.dry_run:
+        print(render_dry_run(result), end="")
+    else:
+        print(render_text(plan, result))
+    return 0
+
+
+def regenerate_command(args: argparse.Namespace) -> str:
+    """The command line that writes the same file again, flags in a fixed order.
+
+    Built from the parsed flags (not sys.argv) so it holds no machine paths: ``-f``
+    keeps only the file name, since the header says to run it in the file's folder.
+    """
+    parts = ["conda", "torch-env", "write"]
+    file_name = Path(args.file).name
+    if file_name != DEFAULT_FILE:
+        parts += ["-f", file_name]
+    if args.name:
+        parts += ["-n", args.name]
+    for platform in args.platforms or ():
+        parts += ["--platform", platform]
+    if args.source != "auto":
+        parts += ["--source", args.source]
+    if args.pytorch:
+        parts += ["--pytorch", args.pytorch]
+    if args.python:
+        parts += ["--python", args.python]
+    if args.cpu:
+        parts.append("--cpu")
+    if args.cuda is not None:
+        parts += ["--cuda", args.cuda]
+    for arch in args.gpu_arch:
+        parts += ["--gpu-arch", arch]
+    if args.driver:
+        parts += ["--driver", args.driver]
+    if args.base_channel != "conda-forge":
+        parts += ["--base-channel", args.base_channel]
+    return shlex.join(parts)
+
+
+def plan_summary(plan: Plan) -> str:
+    build = f"CUDA {plan.cuda}" if plan.compute == "cuda" else plan.compute.upper()
+    where = "conda-forge" if plan.source == "conda-forge" else f"the {plan.source} channel"
+    return f"pytorch {plan.pytorch} ({build} build) from {where}, python {plan.python}"
+
+
+def render_text(plan: Plan, result: WriteResult) -> str:
+    from conda_torch_plugin.envfile import dependency_lines
+
+    env, vp = result.environment_file, result.virtual_packages_file
+    if not result.changed:
+        lines = [f"{env} and {vp} are already up to date."]
+    else:
+        verb = "Updated" if result.updated else "Wrote"
+        lines = [f"{verb} {env} and {vp}."]
+    lines.append(f"Plan: {plan_summary(plan)}")
+    lines.append("Pinned:")
+    all_platforms = [p.platform for p in plan.platforms]
+    specs: dict[str, list[str]] = {}
+    for platform_plan in plan.platforms:
+        for spec in platform_plan.specs:
+            specs.setdefault(spec, []).append(platform_plan.platform)
+    if not plan.platforms:
+        specs = {spec: [] for spec in plan.specs}
+    width = max((len(s) for s in specs), default=0)
+    for spec, platforms in specs.items():
+        only = "" if len(platforms) in (0, len(all_platforms)) else f"  ({', '.join(platforms)})"
+        lines.append(f"  {spec.ljust(width) if only else spec}{only}")
+    lock = "conda torch-env lock" + (
+        "" if env.name == DEFAULT_FILE and env.parent == Path() else f" -f {env}"
+    )
+    if any(token for _, token in dependency_lines(plan)):
+        # conda reads the "# [linux64]" selectors as plain comments; only conda-lock applies them.
+        lines.append(
+            f"Next: {lock}   (the per-platform lines need a lock: conda env create "
+            "ignores their selectors)"
+        )
+    else:
+        lines.append(f"Next: {lock}   (or: conda env create -f {env})")
+    return "\n".join(lines)
+
+
+def render_dry_run(result: WriteResult) -> str:
+    return (
+        f"# --- {result.environment_file} (dry run: not written) ---\n"
+        f"{result.environment_yml}"
+        f"# --- {result.virtual_packages_file} (dry run: not written) ---\n"
+        f"{result.virtual_packages_yml}"
+    )
