@@ -28,7 +28,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
 
 
 def test_wheel_ships_every_recipe(wheel: zipfile.ZipFile) -> None:
-    shipped = {Path(n).name for n in wheel.namelist() if n.startswith("conda_torch_plugin/recipes/")}
+    shipped = {Path(n).name for n in wheel.namelist() if n.startswith("conda_torch_plugin/recipe_data/")}
     in_repo = {p.name for p in (ROOT / "recipes").iterdir() if p.is_file()}
     assert in_repo, "recipes/ is empty"
     assert in_repo <= shipped

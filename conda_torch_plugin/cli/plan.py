@@ -1,15 +1,91 @@
-"""`conda torch-env plan`. TODO: implement."""
+"""`conda torch-env plan`: which PyTorch release and build fit this machine, and why."""
 
 from __future__ import annotations
 
-import argparse
+from typing import TYPE_CHECKING
 
-HELP = "plan (not implemented yet)"
+from conda_torch_plugin.cli._options import add_json, add_plan_arguments
+
+if TYPE_CHECKING:
+    import argparse
+
+    from conda_torch_plugin.plan import Plan
+
+HELP = "choose the PyTorch release, CUDA build and channels for this machine, and explain why"
+EPILOG = """\
+examples:
+  conda torch-env plan                              this machine (detects the driver and GPUs)
+  conda torch-env plan --cuda 12.4 --gpu-arch 8.6   a driver with CUDA 12.4 and an RTX 30xx
+  conda torch-env plan --pytorch 2.2 --cuda 12.1    the newest 2.2.x for a CUDA 12.1 driver
+  conda torch-env plan --cpu                        a CPU-only build
+  conda torch-env plan --gpu-arch 12.0 --cuda 12.8  an RTX 50xx: conda-forge, since the pytorch
+                                                    channel has no sm_120 build
+  conda torch-env plan --platform linux-64 --platform win-64 --platform osx-arm64
+                                                    one plan, the right variant per platform
+  conda torch-env plan --json                       the plan as one JSON object
+
+The choice: the newest release that fits, then its highest CUDA variant the driver
+supports (else one of the same CUDA major through minor-version compatibility, with
+a warning), covering every GPU's compute capability. The pytorch + nvidia channels
+when they can serve it (they stop at PyTorch 2.5.1), otherwise conda-forge.
+"""
+
+# Rejected candidates shown in text mode; --json lists them all.
+_REJECTED_SHOWN = 8
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    pass
+    add_plan_arguments(parser)
+    add_json(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
-    raise NotImplementedError("plan")
+    from conda_torch_plugin.cli._options import plan_request_from_args
+    from conda_torch_plugin.cli.render import print_json
+    from conda_torch_plugin.plan import make_plan
+
+    plan = make_plan(plan_request_from_args(args))
+    if args.json:
+        print_json(plan.to_dict())
+    else:
+        print(render_plan(plan))
+    return 0
+
+
+def render_plan(plan: Plan) -> str:
+    """The plan as readable text: what, where from, the specs, then why."""
+    flavour = f"CUDA {plan.cuda}" if plan.cuda else plan.compute.upper()
+    where = "the pytorch channel" if plan.source == "pytorch" else "conda-forge"
+    lines = [f"pytorch {plan.pytorch} ({flavour}) from {where}"]
+    companions = [f"python {plan.python}"]
+    if plan.torchvision:
+        companions.append(f"torchvision {plan.torchvision}")
+    if plan.torchaudio:
+        companions.append(f"torchaudio {plan.torchaudio}")
+    lines.append("  " + ", ".join(companions))
+    lines.append(f"  channels: {', '.join(plan.channels)}")
+    for platform in plan.platforms:
+        build = f"CUDA {platform.cuda}" if platform.cuda else platform.compute.upper()
+        virtual = " ".join(f"{k}={v}" for k, v in platform.virtual_packages.items())
+        lines.append(f"  {platform.platform} ({build}{'; ' + virtual if virtual else ''}):")
+        lines += [f"    - {spec}" for spec in platform.specs]
+    lines.append("")
+    lines.append("Why:")
+    lines += [f"  - {reason}" for reason in plan.reasons]
+    if plan.warnings:
+        lines.append("")
+        lines.append("Warnings:")
+        lines += [f"  ! {warning}" for warning in plan.warnings]
+    if plan.rejected:
+        lines.append("")
+        lines.append(f"Rejected ({len(plan.rejected)}):")
+        for rejection in plan.rejected[:_REJECTED_SHOWN]:
+            lines.append(f"  - {rejection.candidate}: {rejection.reason}")
+        if len(plan.rejected) > _REJECTED_SHOWN:
+            lines.append(
+                f"  ... and {len(plan.rejected) - _REJECTED_SHOWN} more (--json lists all)"
+            )
+    if plan.sources:
+        lines.append("")
+        lines.append(f"Sources: {', '.join(plan.sources)} (recipes/sources.json)")
+    return "\n".join(lines)
