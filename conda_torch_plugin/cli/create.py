@@ -1,15 +1,280 @@
-"""`conda torch-env create`. TODO: implement."""
+"""`conda torch-env create`: detect -> plan -> write -> lock -> install, in one command.
+
+Nothing changes before the user agrees: without ``--yes`` the environment file,
+virtual-packages.yml and the lock are first rendered and solved in a private
+temporary folder, the plan and the packages (with sizes) are shown, and only
+after "yes" are the files written beside the environment file and the
+environment installed. ``--dry-run`` stops after showing them: it leaves
+every file and the prefix as they were. With ``--yes`` the files are written
+and installed directly (one solve, no preview).
+
+The machine check before installing is against the machine the plan was made
+for: this machine as detected, with ``--cuda``/``--driver``/``--gpu-arch``
+winning over detection, just as they do for the plan.
+"""
 
 from __future__ import annotations
 
-import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-HELP = "create (not implemented yet)"
+from conda_torch_plugin.cli._options import (
+    add_channel_alias,
+    add_json,
+    add_plan_arguments,
+    add_prefix_arguments,
+)
+from conda_torch_plugin.cli.install import add_install_arguments
+
+if TYPE_CHECKING:
+    import argparse
+
+    from conda_torch_plugin.detect import Detection
+    from conda_torch_plugin.install import MachineCheck
+    from conda_torch_plugin.lockfile import LockFile
+    from conda_torch_plugin.plan import Plan, PlanRequest
+
+HELP = "detect, plan, write environment.yml, lock and install an environment in one go"
+
+EPILOG = """\
+examples:
+  conda torch-env create -n torch
+      plan for this machine, write ./environment.yml, ./virtual-packages.yml and
+      ./conda-lock.yml, then install the environment "torch" (asks before installing)
+  conda torch-env create -n torch --dry-run
+      show the plan, the files and every package with its size; change nothing
+  conda torch-env create -p ./env --cuda 12.4 --gpu-arch 8.6 --yes
+      as if the driver supported CUDA 12.4 with one sm_86 GPU; no question asked
+  conda torch-env create -n torch --cpu --platform linux-64 --platform osx-arm64
+      a CPU environment here, locked for Linux and Apple silicon
+  conda torch-env create -n torch --channel-alias file:///srv/channels
+      solve and install from local copies of pytorch/, nvidia/ and conda-forge/
+
+-n NAME goes into the first writable folder of conda's envs_dirs inside conda;
+without conda into $CONDA_TORCH_ENV_ENVS_DIR/NAME, else ~/.conda/envs/NAME.
+When stdin is not a terminal, pass --yes (or --dry-run).
+"""
+
+DEFAULT_FILE = "environment.yml"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    pass
+    add_prefix_arguments(parser)
+    parser.add_argument(
+        "-f",
+        "--file",
+        default=DEFAULT_FILE,
+        metavar="FILE",
+        help=f"the environment file to write or update (default: ./{DEFAULT_FILE})",
+    )
+    parser.add_argument(
+        "--lockfile",
+        metavar="FILE",
+        help="the lock file to write (default: conda-lock.yml beside the environment file)",
+    )
+    add_plan_arguments(parser)
+    add_install_arguments(parser)
+    add_channel_alias(parser)
+    add_json(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
-    raise NotImplementedError("create")
+    from conda_torch_plugin.cli._options import plan_request_from_args
+    from conda_torch_plugin.cli.install import (
+        InstallBar,
+        after_install,
+        command_line,
+        confirm,
+        mirror_from_args,
+        platform_for,
+        render_install_plan,
+        report_installed,
+        require_confirmable,
+        target_from_args,
+    )
+    from conda_torch_plugin.cli.render import print_json
+    from conda_torch_plugin.cli.write import plan_summary
+    from conda_torch_plugin.errors import UsageError
+    from conda_torch_plugin.install import (
+        check_machine,
+        install_from_lock,
+        prefix_mode,
+        prepare_install,
+    )
+    from conda_torch_plugin.plan import make_plan
+    from conda_torch_plugin.recipes import load_recipes
+
+    require_confirmable(args)
+    progress = InstallBar.for_args(args)
+    target = target_from_args(args)
+    prefix_mode(target.prefix)  # refuse a folder that is not an environment before any work
+    recipes = load_recipes()
+    request = plan_request_from_args(args)
+    plan = make_plan(request, recipes)
+    platform = platform_for(None)
+    planned = [p.platform for p in plan.platforms] or list(request.platforms)
+    if platform not in planned:
+        raise UsageError(
+            f"create installs for this machine ({platform}), which is not among the planned "
+            f"platforms ({', '.join(planned)})",
+            hints=[
+                f"add --platform {platform}, or use `conda torch-env write` and "
+                "`conda torch-env lock` to lock for other machines only"
+            ],
+        )
+    env_path = Path(args.file)
+    lock_path = Path(args.lockfile) if args.lockfile else env_path.parent / "conda-lock.yml"
+    alias, custom = mirror_from_args(args)
+    machine = detection_for(request)
+    if not args.json:
+        print(f"Plan: {plan_summary(plan)}")
+        for warning in plan.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+
+    previewed = None
+    if args.dry_run or not args.yes:
+        progress.step("Solving (preview, nothing is written)")
+        texts, lock_model = preview(plan, args, env_path, lock_path, alias, custom)
+        check = _checked(check_machine(lock_model, platform, machine, recipes), args)
+        previewed = prepare_install(lock_model, platform, target.prefix)
+        if not args.json:
+            print(render_install_plan(previewed, check))
+        if args.dry_run:
+            if args.json:
+                print_json(
+                    {
+                        "dry_run": True,
+                        "target": target.to_dict(),
+                        "plan": plan.to_dict(),
+                        **texts,
+                        "check": check.to_dict(),
+                        "install": previewed.to_dict(),
+                    }
+                )
+            else:
+                vp_path = env_path.parent / "virtual-packages.yml"
+                print(
+                    f"\nDry run: would write {env_path}, {vp_path} and {lock_path}, and "
+                    f"install into {target.prefix}. Nothing was changed."
+                )
+            return 0
+        confirm("Write the files and install", yes=args.yes)
+
+    from conda_torch_plugin.cli.write import regenerate_command as write_command
+    from conda_torch_plugin.envfile import write_environment
+    from conda_torch_plugin.lock import lock, regenerate_command
+    from conda_torch_plugin.lockfile import read_lockfile
+
+    progress.step(f"Writing {env_path}")
+    write_environment(plan, env_path, name=args.name, command=write_command(args))
+    progress.step(f"Locking into {lock_path}")
+    locked = lock(
+        env_path,
+        lockfile=lock_path,
+        channel_alias=alias,
+        custom_channels=custom,
+        progress=progress.step,
+        command=regenerate_command(env_path, lockfile=lock_path, channel_alias=args.channel_alias),
+    )
+    lock_model = read_lockfile(locked.lockfile)
+    check = _checked(check_machine(lock_model, platform, machine, recipes), args)
+    install_plan = prepare_install(lock_model, platform, target.prefix)
+    if previewed is None and not args.json:
+        print(render_install_plan(install_plan, check))
+    result = install_from_lock(
+        lock_model,
+        platform,
+        target.prefix,
+        plan=install_plan,
+        progress=progress,
+        command=command_line(args),
+    )
+    progress.finish()
+    after_install(target)
+    report_installed(
+        args,
+        target,
+        check,
+        result,
+        extra={
+            "plan": plan.to_dict(),
+            "environment_file": str(env_path.absolute()),
+            "lockfile": str(Path(locked.lockfile).absolute()),
+        },
+    )
+    return 0
+
+
+def detection_for(request: PlanRequest) -> Detection:
+    """The machine the plan was made for, as a Detection (flags already applied)."""
+    from conda_torch_plugin.detect import Detection, Gpu
+
+    names = request.gpu_names or ()
+    gpus = tuple(
+        Gpu(
+            index=i,
+            name=names[i] if i < len(names) else f"GPU {i}",
+            uuid=None,
+            compute_capability=cc,
+            memory_mib=None,
+        )
+        for i, cc in enumerate(request.gpu_archs)
+    )
+    if request.cpu:
+        return Detection(None, None, "request", (), tuple(request.notes))
+    return Detection(request.driver, request.cuda, "request", gpus, tuple(request.notes))
+
+
+def preview(
+    plan: Plan,
+    args: argparse.Namespace,
+    env_path: Path,
+    lock_path: Path,
+    alias: str | None,
+    custom: dict[str, str],
+) -> tuple[dict[str, str], LockFile]:
+    """Render the files and solve them in a private temporary folder; the user's files stay."""
+    import tempfile
+
+    from conda_torch_plugin.cli.write import regenerate_command as write_command
+    from conda_torch_plugin.envfile import write_environment
+    from conda_torch_plugin.lock import lock, regenerate_command
+    from conda_torch_plugin.lockfile import read_lockfile
+
+    rendered = write_environment(
+        plan, env_path, name=args.name, command=write_command(args), dry_run=True
+    )
+    with tempfile.TemporaryDirectory(prefix="conda-torch-env-create-") as folder:
+        tmp = Path(folder)
+        tmp_env = tmp / "environment.yml"
+        tmp_lock = tmp / "conda-lock.yml"
+        tmp_env.write_text(rendered.environment_yml, encoding="utf-8")
+        (tmp / "virtual-packages.yml").write_text(rendered.virtual_packages_yml, encoding="utf-8")
+        lock(
+            tmp_env,
+            lockfile=tmp_lock,
+            channel_alias=alias,
+            custom_channels=custom,
+            command=regenerate_command(
+                env_path, lockfile=lock_path, channel_alias=args.channel_alias
+            ),
+        )
+        lock_text = tmp_lock.read_text(encoding="utf-8")
+        lock_model = read_lockfile(tmp_lock)
+    texts = {
+        "environment_yml": rendered.environment_yml,
+        "virtual_packages_yml": rendered.virtual_packages_yml,
+        "lockfile_yml": lock_text,
+    }
+    return texts, lock_model
+
+
+def _checked(check: MachineCheck, args: argparse.Namespace) -> MachineCheck:
+    if not check.ok and not args.force:
+        check.raise_if_incompatible()
+    if not args.json:
+        for finding in check.findings:
+            if finding.severity in ("warning", "error"):
+                print(f"warning: {finding.message}", file=sys.stderr)
+    return check

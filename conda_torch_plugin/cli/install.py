@@ -1,15 +1,450 @@
-"""`conda torch-env install`. TODO: implement."""
+"""`conda torch-env install`: install this platform's packages from a lock, after a machine check.
+
+Confirmation: on a terminal the command shows what it will install and asks
+before downloading. When stdin is not a terminal (CI, scripts, pipes) it does
+not guess: it refuses unless ``--yes`` is given, so an unattended run never
+installs something nobody agreed to. ``--dry-run`` needs no confirmation.
+
+The helpers here (target resolution, confirmation, the progress bar, the
+install summary, the activation line) are shared with ``create``.
+"""
 
 from __future__ import annotations
 
-import argparse
+import shlex
+import sys
+from typing import TYPE_CHECKING, Any, TextIO
 
-HELP = "install (not implemented yet)"
+from conda_torch_plugin.cli._options import (
+    PLATFORMS,
+    add_channel_alias,
+    add_json,
+    add_prefix_arguments,
+)
+from conda_torch_plugin.cli.render import Progress, is_interactive
+
+if TYPE_CHECKING:
+    import argparse
+
+    from conda_torch_plugin.install import InstallPlan, InstallResult, MachineCheck
+    from conda_torch_plugin.lockfile import LockFile
+    from conda_torch_plugin.prefixes import Target
+
+HELP = "install an environment from conda-lock.yml, after checking this machine can run it"
+
+EPILOG = """\
+examples:
+  conda torch-env install -n torch
+      install ./conda-lock.yml's packages for this platform into the environment "torch"
+  conda torch-env install -p ./env --lockfile locks/conda-lock.yml --yes
+      no question asked (needed when stdin is not a terminal)
+  conda torch-env install -n torch --dry-run
+      show the machine check and what would be installed, change nothing
+  conda torch-env install -n torch --channel-alias https://mirror.example.com/conda
+      fetch https://conda.anaconda.org/pytorch/... from the mirror's pytorch/...
+  conda torch-env install -n torch --force
+      install although the driver or a GPU cannot run the locked build
+
+-n NAME goes into the first writable folder of conda's envs_dirs inside conda;
+without conda into $CONDA_TORCH_ENV_ENVS_DIR/NAME, else ~/.conda/envs/NAME.
+Downloads are cached in $CONDA_TORCH_ENV_CACHE_DIR (default ~/.cache/conda-torch-env).
+Every package's sha256 is checked against the lock before anything is linked,
+and the environment is built beside the prefix and moved into place at the end:
+a failed install leaves the prefix as it was.
+"""
+
+DEFAULT_LOCKFILE = "conda-lock.yml"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    pass
+    add_prefix_arguments(parser)
+    parser.add_argument(
+        "--lockfile",
+        default=DEFAULT_LOCKFILE,
+        metavar="FILE",
+        help=f"the conda-lock.yml to install from (default: ./{DEFAULT_LOCKFILE})",
+    )
+    parser.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        metavar="PLATFORM",
+        help="the lock platform to install (default: this machine's)",
+    )
+    add_install_arguments(parser)
+    parser.add_argument(
+        "--installer",
+        choices=("rattler", "conda"),
+        default="rattler",
+        help="rattler (default; built in) or conda (conda create --file with an explicit "
+        "file; needs a conda executable)",
+    )
+    add_channel_alias(parser)
+    add_json(parser)
+
+
+def add_install_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags shared with ``create``."""
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="install even when this machine's driver or GPUs cannot run the locked build",
+    )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check and show what would be installed; change nothing",
+    )
+    parser.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        help="do not ask for confirmation (required when stdin is not a terminal)",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
-    raise NotImplementedError("install")
+    from pathlib import Path
+
+    from conda_torch_plugin.cli.render import print_json
+    from conda_torch_plugin.lockfile import read_lockfile
+
+    require_confirmable(args)
+    progress = InstallBar.for_args(args)
+    target = target_from_args(args)
+    lock_path = Path(args.lockfile)
+    progress.step(f"Reading {lock_path}")
+    lock = read_lockfile(lock_path)
+    platform = platform_for(args.platform, lock)
+    check = machine_check(lock, platform, force=args.force, json_mode=args.json)
+    alias, custom = mirror_from_args(args)
+
+    if args.installer == "conda":
+        return _install_with_conda(args, lock, platform, target, check, alias, custom)
+
+    from conda_torch_plugin.install import install_from_lock, prepare_install
+
+    plan = prepare_install(
+        lock, platform, target.prefix, channel_alias=alias, custom_channels=custom
+    )
+    if not args.json:
+        print(render_install_plan(plan, check))
+    if args.dry_run:
+        if args.json:
+            print_json(
+                {
+                    "dry_run": True,
+                    "target": target.to_dict(),
+                    "check": check.to_dict(),
+                    "install": plan.to_dict(),
+                }
+            )
+        return 0
+    confirm("Proceed", yes=args.yes)
+    result = install_from_lock(
+        lock, platform, target.prefix, plan=plan, progress=progress, command=command_line(args)
+    )
+    progress.finish()
+    after_install(target)
+    report_installed(args, target, check, result)
+    return 0
+
+
+# --- shared with create -------------------------------------------------------------------
+
+
+def target_from_args(args: argparse.Namespace) -> Target:
+    from conda_torch_plugin._conda import settings
+    from conda_torch_plugin.prefixes import resolve_target
+
+    return resolve_target(name=args.name, prefix=args.prefix, conda_envs_dirs=settings.envs_dirs())
+
+
+def platform_for(requested: str | None, lock: LockFile | None = None) -> str:
+    from conda_torch_plugin.compat import current_platform
+    from conda_torch_plugin.errors import UsageError
+
+    platform = requested or current_platform()
+    if platform is None:
+        known = ", ".join(lock.platforms) if lock else ", ".join(PLATFORMS)
+        raise UsageError(
+            "cannot tell this machine's conda platform", hints=[f"pass --platform (one of {known})"]
+        )
+    return platform
+
+
+def machine_check(lock: LockFile, platform: str, *, force: bool, json_mode: bool) -> MachineCheck:
+    """Detect this machine and check it against the lock; refuse unless ``force``."""
+    from conda_torch_plugin.detect import detect
+    from conda_torch_plugin.install import check_machine
+    from conda_torch_plugin.recipes import load_recipes
+
+    check = check_machine(lock, platform, detect(), load_recipes())
+    if not check.ok and not force:
+        check.raise_if_incompatible()
+    if not json_mode:
+        for finding in check.findings:
+            if finding.severity in ("warning", "note") or (finding.severity == "error" and force):
+                label = "warning" if finding.severity == "error" else finding.severity
+                print(f"{label}: {finding.message}", file=sys.stderr)
+                if finding.hint and finding.severity != "note":
+                    print(f"  hint: {finding.hint}", file=sys.stderr)
+    return check
+
+
+def mirror_from_args(args: argparse.Namespace) -> tuple[str | None, dict[str, str]]:
+    """(channel alias, custom channels): --channel-alias, else, inside conda, conda's
+    channel_alias (when not the public default) and custom_channels, as ``lock`` does."""
+    from conda_torch_plugin._conda import settings
+    from conda_torch_plugin.channels import DEFAULT_CHANNEL_ALIAS, normalize_alias
+
+    if args.channel_alias:
+        return normalize_alias(args.channel_alias), {}
+    if not getattr(args, "inside_conda", False):
+        return None, {}
+    alias = settings.channel_alias()
+    if alias and alias.rstrip("/") == DEFAULT_CHANNEL_ALIAS:
+        alias = None
+    return alias, settings.custom_channels()
+
+
+def require_confirmable(args: argparse.Namespace, stdin: TextIO | None = None) -> None:
+    """Refuse at once (before any work) when a confirmation will be needed and cannot be asked."""
+    from conda_torch_plugin.errors import UsageError
+
+    if args.yes or args.dry_run or _interactive(stdin or sys.stdin):
+        return
+    raise UsageError(
+        "stdin is not a terminal, so nobody can confirm the install",
+        hints=["pass --yes to install without confirmation, or --dry-run to only look"],
+    )
+
+
+def _interactive(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def confirm(question: str, *, yes: bool, stdin: TextIO | None = None) -> None:
+    from conda_torch_plugin.errors import TorchEnvError, UsageError
+
+    if yes:
+        return
+    stdin = stdin or sys.stdin
+    if not _interactive(stdin):
+        raise UsageError(
+            "stdin is not a terminal, so nobody can confirm the install",
+            hints=["pass --yes to install without confirmation, or --dry-run to only look"],
+        )
+    print(f"{question} ([y]/n)? ", end="", file=sys.stderr, flush=True)
+    answer = stdin.readline().strip().lower()
+    if answer not in ("", "y", "yes"):
+        raise TorchEnvError("cancelled; nothing was installed", exit_code=1)
+
+
+def after_install(target: Target) -> None:
+    from conda_torch_plugin._conda import settings
+
+    settings.register_env(str(target.prefix))
+
+
+def activation_line(target: Target) -> str:
+    return f"conda activate {shlex.quote(target.activate_argument)}"
+
+
+def command_line(args: argparse.Namespace) -> str:
+    prog = "conda torch-env" if getattr(args, "inside_conda", False) else "conda-torch-env"
+    return " ".join([prog, *(shlex.quote(a) for a in sys.argv[1:])]) if sys.argv[1:] else prog
+
+
+def format_size(size: int | None) -> str:
+    if size is None:
+        return "unknown size"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"
+
+
+def render_install_plan(plan: InstallPlan, check: MachineCheck | None) -> str:
+    from conda_torch_plugin.cli.render import table
+
+    rows = [
+        (
+            p.name,
+            p.version,
+            p.build,
+            format_size(p.size),
+            "local" if p.local else "cached" if p.cached else "download",
+        )
+        for p in plan.packages
+    ]
+    verb = "update" if plan.mode == "update" else "create"
+    flavour = f", {check.flavour.label} build" if check else ""
+    lines = [
+        f"Will {verb} {plan.prefix} ({plan.platform}{flavour}): {len(plan.packages)} packages, "
+        f"{format_size(plan.total_bytes)} in total; {plan.download_count} to download "
+        f"({format_size(plan.download_bytes)}).",
+        "",
+        table(rows, ("name", "version", "build", "size", "")),
+    ]
+    return "\n".join(lines)
+
+
+def report_installed(
+    args: argparse.Namespace,
+    target: Target,
+    check: MachineCheck | None,
+    result: InstallResult,
+    extra: dict[str, object] | None = None,
+) -> None:
+    from conda_torch_plugin.cli.render import print_json
+
+    activate = activation_line(target)
+    if args.json:
+        print_json(
+            {
+                **(extra or {}),
+                "target": target.to_dict(),
+                "check": check.to_dict() if check else None,
+                "install": result.to_dict(),
+                "activate": activate,
+            }
+        )
+        return
+    seconds = sum(result.timings.values())
+    changes = f"{len(result.installed)} packages linked"
+    if result.removed:
+        changes += f", {len(result.removed)} removed"
+    print(f"\nDone: {changes} in {target.prefix} ({seconds:.1f} s).")
+    print(f"\nTo activate this environment, use\n\n    $ {activate}\n")
+
+
+class InstallBar(Progress):
+    """Step messages plus a one-line counter per phase, on stderr, on a terminal only."""
+
+    _LABELS = {"fetch": "Fetching and verifying", "link": "Linking"}
+
+    def __init__(self, *, enabled: bool) -> None:
+        super().__init__(enabled=enabled)
+        self._open = False
+
+    @classmethod
+    def for_args(cls, args: Any) -> InstallBar:
+        return cls(enabled=not getattr(args, "json", False) and is_interactive())
+
+    def advance(self, phase: str, name: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        width = 24
+        filled = width * done // max(total, 1)
+        label = self._LABELS.get(phase, phase)
+        line = f"\r{label:<23} [{'#' * filled}{' ' * (width - filled)}] {done}/{total} {name}"
+        sys.stderr.write(line[:110].ljust(110))
+        self._open = done < total
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    def step(self, message: str) -> None:
+        if self._open and self.enabled:
+            sys.stderr.write("\n")
+            self._open = False
+        super().step(message)
+
+    def finish(self) -> None:
+        if self._open and self.enabled:
+            sys.stderr.write("\n")
+            self._open = False
+
+
+# --- --installer conda --------------------------------------------------------------------
+
+
+def _install_with_conda(
+    args: argparse.Namespace,
+    lock: LockFile,
+    platform: str,
+    target: Target,
+    check: MachineCheck,
+    alias: str | None,
+    custom: dict[str, str],
+) -> int:
+    """``conda create -p PREFIX --file EXPLICIT --yes``: conda's cache, hooks and md5 checks.
+
+    conda replaces an existing prefix itself, so the staging guarantee of the
+    built-in installer does not apply here; conda verifies each package's md5
+    (and sha256 where the explicit file carries one).
+    """
+    import os
+    import subprocess
+    import tempfile
+
+    from conda_torch_plugin._conda import settings
+    from conda_torch_plugin.cli.render import print_json
+    from conda_torch_plugin.errors import InstallError
+    from conda_torch_plugin.install import rewrite_lock
+
+    exe = settings.conda_exe()
+    if exe is None:
+        raise InstallError(
+            "--installer conda needs a conda executable, and none was found "
+            "($CONDA_EXE is unset and there is no conda on PATH)",
+            hints=[
+                "run it as `conda torch-env install ...` from a conda installation, "
+                "or use the built-in installer (--installer rattler)"
+            ],
+        )
+    from conda_torch_plugin.explicit import render_explicit
+
+    text = render_explicit(rewrite_lock(lock, alias, custom), platform)
+    command = [exe, "create", "-p", str(target.prefix), "--file", "EXPLICIT", "--yes"]
+    if args.dry_run:
+        if args.json:
+            print_json(
+                {
+                    "dry_run": True,
+                    "target": target.to_dict(),
+                    "check": check.to_dict(),
+                    "command": command,
+                    "explicit": text,
+                }
+            )
+        else:
+            print(text)
+            print("would run: " + " ".join(shlex.quote(c) for c in command))
+        return 0
+    confirm(f"Run conda create for {target.prefix}", yes=args.yes)
+    fd, name = tempfile.mkstemp(prefix="conda-torch-env-", suffix=".txt")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        command[command.index("EXPLICIT")] = name
+        if args.json:
+            command.append("--json")
+        completed = subprocess.run(
+            command, check=False, stdout=subprocess.PIPE if args.json else None
+        )
+    finally:
+        os.unlink(name)
+    if completed.returncode != 0:
+        raise InstallError(
+            f"conda create failed (exit status {completed.returncode})",
+            hints=["see conda's message above"],
+        )
+    activate = activation_line(target)
+    if args.json:
+        print_json(
+            {
+                "target": target.to_dict(),
+                "check": check.to_dict(),
+                "installer": "conda",
+                "activate": activate,
+            }
+        )
+    else:
+        print(f"\nTo activate this environment, use\n\n    $ {activate}\n")
+    return 0

@@ -1,0 +1,253 @@
+"""`conda-torch-env create` end to end, in process, against the tiny real file:// channels.
+
+``--cuda`` and ``--gpu-arch`` describe the machine completely, so nothing is
+detected: the same results on a machine with or without a GPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from conda_torch_plugin.cli import main
+from conda_torch_plugin.compat import current_platform
+from conda_torch_plugin.detect import Detection, Gpu
+from conda_torch_plugin.doctor import diagnose
+from conda_torch_plugin.lockfile import read_lockfile
+from conda_torch_plugin.recipes import load_recipes
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# The test channels hold linux-64 packages only; create/install target this machine's platform.
+pytestmark = pytest.mark.skipif(
+    current_platform() != "linux-64", reason="the test channels hold linux-64 packages only"
+)
+SM86 = ("--cuda", "12.4", "--gpu-arch", "8.6", "--platform", "linux-64")
+USER_ENV = """\
+# my project's environment: comments and extra packages must survive
+name: research
+channels:
+  - conda-forge
+dependencies:
+  - python=3.12
+  - filelock  # the project needs it
+"""
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONDA_TORCH_ENV_CACHE_DIR", str(tmp_path.parent / f"{tmp_path.name}-cache"))
+    return tmp_path
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        if p.is_file()
+        else "dir"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def test_create_end_to_end(workdir, package_channels, capsys):
+    prefix = workdir / "env"
+    status = main(
+        [
+            "create",
+            "-p",
+            str(prefix),
+            *SM86,
+            "--channel-alias",
+            package_channels.as_uri(),
+            "--yes",
+            "--json",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    report = json.loads(out)
+    assert (report["plan"]["pytorch"], report["plan"]["cuda"]) == ("2.5.1", "12.4")
+    assert report["activate"] == f"conda activate {prefix}"
+    for name in ("environment.yml", "virtual-packages.yml", "conda-lock.yml"):
+        assert (workdir / name).is_file(), name
+    lock = read_lockfile(workdir / "conda-lock.yml")
+    assert lock.platforms == ("linux-64",)
+    installed = {p.stem for p in (prefix / "conda-meta").glob("*.json")}
+    assert installed == {f"{p.name}-{p.version}-{p.build}" for p in lock.packages_for("linux-64")}
+    assert "pytorch-2.5.1-py3.12_cuda12.4_cudnn9.1.0_0" in installed
+    assert 'cuda = "12.4"' in (prefix / "lib/python3.12/site-packages/torch/version.py").read_text()
+    # The doctor finds nothing broken on the machine the environment was created for.
+    machine = Detection(
+        "550.54.15", "12.4", "nvml", (Gpu(0, "NVIDIA RTX A6000", None, "8.6", 49140),)
+    )
+    verdict = diagnose(prefix, detection=machine, recipes=load_recipes())
+    assert verdict.ok, [f.to_dict() for f in verdict.findings if f.severity == "error"]
+    assert verdict.flavour is not None and verdict.flavour.cuda == "12.4"
+
+
+def test_create_cpu(workdir, package_channels, capsys):
+    prefix = workdir / "cpu-env"
+    status = main(
+        [
+            "create",
+            "-p",
+            str(prefix),
+            "--cpu",
+            "--platform",
+            "linux-64",
+            "--channel-alias",
+            package_channels.as_uri(),
+            "--yes",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "cuda = None" in (prefix / "lib/python3.12/site-packages/torch/version.py").read_text()
+    assert (prefix / "conda-meta" / "pytorch-mutex-1.0-cpu.json").is_file()
+    assert f"conda activate {prefix}" in out
+
+
+def test_dry_run_writes_nothing(workdir, package_channels, capsys):
+    (workdir / "environment.yml").write_text(USER_ENV)
+    before = snapshot(workdir)
+    status = main(
+        [
+            "create",
+            "-p",
+            str(workdir / "env"),
+            *SM86,
+            "--channel-alias",
+            package_channels.as_uri(),
+            "--dry-run",
+            "--json",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert status == 0
+    assert snapshot(workdir) == before
+    assert report["dry_run"] is True
+    assert "pytorch-cuda=12.4" in report["environment_yml"]
+    assert (
+        "# the project needs it" in report["environment_yml"]
+    )  # the user's file, updated in memory
+    assert "version: 1" in report["lockfile_yml"]
+    assert report["install"]["count"] == 19 and report["install"]["total_bytes"] > 0
+    assert report["check"]["ok"]
+
+
+def test_dry_run_text_shows_the_packages_and_sizes(workdir, package_channels, capsys):
+    status = main(
+        [
+            "create",
+            "-p",
+            str(workdir / "env"),
+            *SM86,
+            "--channel-alias",
+            package_channels.as_uri(),
+            "--dry-run",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 0
+    assert "Plan: pytorch 2.5.1 (CUDA 12.4 build)" in out
+    assert "19 packages" in out and "KB in total" in out
+    assert "pytorch-cuda" in out and "Nothing was changed." in out
+    assert list(workdir.iterdir()) == []
+
+
+def test_without_yes_and_without_a_terminal_nothing_happens(workdir, package_channels, capsys):
+    status = main(
+        ["create", "-p", str(workdir / "env"), *SM86, "--channel-alias", package_channels.as_uri()]
+    )
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "--yes" in err
+    assert list(workdir.iterdir()) == []
+
+
+def test_this_platform_must_be_planned(workdir, package_channels, capsys):
+    status = main(
+        [
+            "create",
+            "-p",
+            str(workdir / "env"),
+            "--cpu",
+            "--platform",
+            "osx-arm64",
+            "--channel-alias",
+            package_channels.as_uri(),
+            "--yes",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "add --platform linux-64" in err
+    assert list(workdir.iterdir()) == []
+
+
+def test_create_by_name(workdir, package_channels, monkeypatch, capsys):
+    envs = workdir / "envs"
+    monkeypatch.setenv("CONDA_TORCH_ENV_ENVS_DIR", str(envs))
+    status = main(
+        ["create", "-n", "torch", *SM86, "--channel-alias", package_channels.as_uri(), "--yes"]
+    )
+    assert status == 0, capsys.readouterr().err
+    assert (envs / "torch" / "conda-meta" / "history").is_file()
+    assert "name: torch" in (workdir / "environment.yml").read_text()
+
+
+def test_a_folder_that_is_not_an_environment_is_refused_before_anything_is_written(
+    workdir, package_channels, capsys
+):
+    (workdir / "project").mkdir()
+    (workdir / "project" / "notes.txt").write_text("mine\n")
+    before = snapshot(workdir)
+    status = main(
+        [
+            "create",
+            "-p",
+            str(workdir / "project"),
+            *SM86,
+            "--channel-alias",
+            package_channels.as_uri(),
+            "--yes",
+        ]
+    )
+    assert status == 1
+    assert "not a conda environment" in capsys.readouterr().err
+    assert snapshot(workdir) == before
+
+
+class Terminal:
+    """A stand-in for a terminal on stdin: answers one line."""
+
+    def __init__(self, answer: str) -> None:
+        self.answer = answer
+
+    def isatty(self) -> bool:
+        return True
+
+    def readline(self) -> str:
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    ("answer", "proceeds"),
+    [("\n", True), ("y\n", True), ("yes\n", True), ("n\n", False), ("nope\n", False)],
+    ids=["enter", "y", "yes", "n", "other"],
+)
+def test_confirmation_on_a_terminal(answer, proceeds, capsys):
+    from conda_torch_plugin.cli.install import confirm
+    from conda_torch_plugin.errors import TorchEnvError
+
+    if proceeds:
+        confirm("Proceed", yes=False, stdin=Terminal(answer))
+    else:
+        with pytest.raises(TorchEnvError, match="cancelled; nothing was installed"):
+            confirm("Proceed", yes=False, stdin=Terminal(answer))
+    assert "Proceed ([y]/n)? " in capsys.readouterr().err
