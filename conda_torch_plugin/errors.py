@@ -7,7 +7,10 @@ stderr with a non-zero exit status, never as a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 
 class TorchEnvError(Exception):

@@ -9,6 +9,7 @@ parser (which conda does for ``conda torch-env --help``) stays cheap.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -98,10 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _flush_and_exit(status: int) -> None:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):
             stream.flush()
-        except (OSError, ValueError):
-            pass
     os._exit(status)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin.errors import UsageError
 
 if TYPE_CHECKING:
+    import argparse
+
     from conda_torch_plugin.plan import PlanRequest
 
 PLATFORMS = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "osx-64")
@@ -46,14 +47,16 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PLATFORM",
         help=f"target platform (repeatable; one of {', '.join(PLATFORMS)}); default: this one",
     )
-    group.add_argument("--pytorch", metavar="SPEC", help="PyTorch version or range, e.g. 2.2 or '>=2.3'")
+    group.add_argument(
+        "--pytorch", metavar="SPEC", help="PyTorch version or range, e.g. 2.2 or '>=2.3'"
+    )
     group.add_argument("--python", metavar="X.Y", help="Python version (default: newest supported)")
     group.add_argument(
         "--source",
         choices=("auto", "pytorch", "conda-forge"),
         default="auto",
-        help="where PyTorch comes from (default: auto = the pytorch+nvidia channels when they can serve "
-        "the request, else conda-forge)",
+        help="where PyTorch comes from (default: auto = the pytorch+nvidia channels when they "
+        "can serve the request, else conda-forge)",
     )
     group.add_argument(
         "--base-channel",
