@@ -9,8 +9,9 @@ exactly what conda-lock hashes. :func:`read_virtual_packages` reads conda-lock's
 ``--virtual-package-spec`` file.
 
 The rules follow conda-lock 4.0.3 (``src_parser/environment_yaml.py``,
-``src_parser/selectors.py``, ``virtual_package.py``) and the conda it vendors
-(``models/match_spec.py``, ``models/version.py``, ``models/channel.py``); the
+``src_parser/selectors.py``, ``virtual_package.py``); match specs are read by
+:mod:`conda_torch_plugin._condaspec` (conda's ``MatchSpec``), pip requirements and
+markers by :mod:`conda_torch_plugin._pipspec`, and both are re-exported here. The
 tests compare the results with conda-lock's own functions. conda-lock itself is
 never imported here: it costs 0.4 s.
 
@@ -24,13 +25,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urldefrag, urlsplit
+from typing import TYPE_CHECKING, Any
 
+from conda_torch_plugin._condaspec import (
+    KNOWN_SUBDIRS,
+    MatchSpecFields,
+    dependency_version_spec,
+    normalize_version_spec,
+    parse_match_spec,
+)
+from conda_torch_plugin._pipspec import PipDependency, marker_applies, parse_pip_requirement
 from conda_torch_plugin.errors import EnvFileError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Iterable, Sequence
 
 # The platforms conda-lock's selector table knows (selectors.py); any other
 # platform makes conda-lock fail with a KeyError on the first selector it meets.
@@ -62,29 +70,6 @@ KNOWN_KEYS = (
     "allow-pypi-requests",
 )
 
-# conda's KNOWN_SUBDIRS (base/constants.py): the subdirs a channel URL may end in.
-KNOWN_SUBDIRS = (
-    "noarch",
-    "emscripten-wasm32",
-    "wasi-wasm32",
-    "freebsd-64",
-    "linux-32",
-    "linux-64",
-    "linux-aarch64",
-    "linux-armv6l",
-    "linux-armv7l",
-    "linux-ppc64",
-    "linux-ppc64le",
-    "linux-riscv64",
-    "linux-s390x",
-    "osx-64",
-    "osx-arm64",
-    "win-32",
-    "win-64",
-    "win-arm64",
-    "zos-z",
-)
-
 
 # --------------------------------------------------------------------------------------
 # The data
@@ -114,54 +99,6 @@ class CondaDependency:
             "build": self.build,
             "conda_channel": self.channel,
             "hash": None,
-        }
-
-
-@dataclass(frozen=True)
-class PipDependency:
-    """A pip requirement, with the fields conda-lock keeps of it."""
-
-    spec: str  # as written in the file
-    name: str  # PEP 503 normalised
-    kind: Literal["version", "url", "vcs"] = "version"
-    version: str = "*"  # conda-style: "<2,>=1" (sorted), "*" when unconstrained
-    extras: tuple[str, ...] = ()
-    markers: str | None = None
-    hash: str | None = None  # from ``--hash=...``
-    url: str | None = None  # "url": the URL without fragment; "vcs": the repository
-    hashes: tuple[str, ...] = ()  # "url": from the URL fragment
-    rev: str | None = None  # "vcs"
-    subdirectory: str | None = None  # "vcs"
-    category: str = "main"
-    line: int | None = None
-
-    def to_conda_lock(self) -> dict[str, Any]:
-        """conda-lock's ``model_dump()`` of the dependency it builds for this requirement."""
-        base: dict[str, Any] = {
-            "name": self.name,
-            "manager": "pip",
-            "category": self.category,
-            "extras": sorted(self.extras),
-            "markers": self.markers,
-        }
-        if self.kind == "vcs":
-            # conda-lock builds VCSDependency without the extras.
-            base["extras"] = []
-            return {
-                **base,
-                "source": self.url,
-                "vcs": "git",
-                "rev": self.rev,
-                "subdirectory": self.subdirectory,
-            }
-        if self.kind == "url":
-            return {**base, "url": self.url, "hashes": list(self.hashes)}
-        return {
-            **base,
-            "version": self.version,
-            "build": None,
-            "conda_channel": None,
-            "hash": self.hash,
         }
 
 
@@ -414,6 +351,13 @@ def _conda_dependency(path: Path, spec: str, category: str, line: int | None) ->
     )
 
 
+def _marker_applies(path: Path, markers: str | None, platform: str, line: int | None) -> bool:
+    try:
+        return marker_applies(markers, platform)
+    except ValueError as e:
+        raise EnvFileError(f"{_where(path, line)}bad marker {markers!r}: {e}") from None
+
+
 def _kept_lines(lines: list[str], platform: str) -> tuple[int, ...]:
     """Indexes of the lines conda-lock keeps for ``platform`` (selectors.py)."""
     kept = []
@@ -650,598 +594,22 @@ def _where(path: Path | None, line: int | None, column: int | None = None) -> st
     return f"{path}, line {line}, column {column}: "
 
 
-# --------------------------------------------------------------------------------------
-# conda match specs, parsed as conda's MatchSpec parses them (match_spec.py _parse_spec_str)
-
-
-@dataclass(frozen=True)
-class MatchSpecFields:
-    name: str
-    version: str | None  # conda's normalised VersionSpec string
-    build: str | None
-    channel: str | None  # canonical channel name
-    subdir: str | None
-
-
-_BRACKET_ITEM = re.compile(r'([a-zA-Z0-9_-]+?)=(["\']?)([^\'"]*?)(\2)(?:[, ]|$)')
-_FIELD_NAMES = frozenset(
-    {
-        "channel",
-        "subdir",
-        "name",
-        "version",
-        "build",
-        "build_number",
-        "track_features",
-        "features",
-        "url",
-        "md5",
-        "sha256",
-        "license",
-        "license_family",
-        "fn",
-    }
-)
-
-
-def parse_match_spec(spec: str) -> MatchSpecFields:
-    """Parse a conda match spec as conda's ``MatchSpec`` does; ValueError where conda fails."""
-    original = spec
-    if not spec or not spec.strip():
-        raise ValueError("empty spec")
-    if spec.endswith("@"):
-        raise ValueError("feature specs (name@) are not supported")
-    if "#" in spec:
-        spec = spec[: spec.index("#")]
-    spec = spec.split(" if ", 1)[0]
-    if spec.endswith((".conda", ".tar.bz2")):
-        raise ValueError("package files and URLs are not supported as specs")
-
-    brackets: dict[str, str] = {}
-    m = re.match(r".*(?:(\[.*\]))", spec)
-    if m:
-        brackets_str = m.group(1)
-        spec = spec.replace(brackets_str, "")
-        for item in _BRACKET_ITEM.finditer(brackets_str[1:-1]):
-            key, _, value, _ = item.groups()
-            if not key or not value:
-                raise ValueError("key-value mismatch in brackets")
-            brackets[key] = value
-    m = re.match(r".*(?:(\(.*\)))", spec)
-    if m:
-        spec = spec.replace(m.group(1), "")
-
-    parts = spec.rsplit(":", 2)
-    channel_str = parts[0] if len(parts) == 3 else None
-    spec = parts[-1]
-    channel, subdir = _parse_channel(channel_str)
-    if "channel" in brackets:
-        b_channel, b_subdir = _parse_channel(brackets.pop("channel"))
-        channel = b_channel or channel
-        subdir = b_subdir or subdir
-    if "subdir" in brackets:
-        subdir = brackets.pop("subdir")
-
-    m = re.match(r"([^ =<>!~]+)?([><!=~ ].+)?", spec)
-    name, rest = m.groups() if m else (None, None)
-    if name is None:
-        raise ValueError(f"no package name found in {spec!r}")
-    rest = rest and rest.strip()
-    version: str | None = None
-    build: str | None = None
-    if rest:
-        if "[" in rest:
-            raise ValueError("multiple brackets sections not allowed")
-        version, build = _parse_version_plus_build(rest)
-        if version in ("==", "="):
-            pass
-        elif version[0] == "=":
-            test = version[1:]
-            if version[:2] == "==" and build is None:
-                version = version[2:]
-            elif not any(c in test for c in "=,|"):
-                version = test + "*" if build is None and test[-1] != "*" else test
-
-    brackets.pop("name", None)  # conda keeps the name outside the brackets
-    unknown = set(brackets) - _FIELD_NAMES
-    if unknown:
-        raise ValueError(f"cannot match on field(s): {', '.join(sorted(unknown))}")
-    version = brackets.get("version", version)
-    build = brackets.get("build", build)
-    if version is not None:
-        version = normalize_version_spec(version)
-    if build is not None:
-        _check_glob(build)
-    if channel is not None:
-        if "*" in channel or (channel.startswith("^") and channel.endswith("$")):
-            raise ValueError("a channel pattern is not supported, name the channel")
-        channel = _canonical_channel_name(channel)
-    lower = name.lower()
-    del original
-    return MatchSpecFields(
-        name="*" if "*" in lower else lower,
-        version=version,
-        build=build,
-        channel=channel,
-        subdir=subdir,
-    )
-
-
-def dependency_version_spec(depends: Iterable[str]) -> dict[str, str]:
-    """A record's ``depends`` as conda-lock's conda solver stores them: ``{name: version spec}``.
-
-    Several entries for one name are merged the way conda's ``MatchSpec.merge``
-    merges versions; a spec without a version maps to "" (conda_solver.py).
-    """
-    versions: dict[str, list[str | None]] = {}
-    for dep in depends:
-        fields = parse_match_spec(dep)
-        versions.setdefault(fields.name, []).append(fields.version)
-    result: dict[str, str] = {}
-    for name, specs in versions.items():
-        merged: str | None = None
-        for v in sorted(specs, key=lambda s: s or ""):
-            if v is None:
-                continue
-            merged = v if merged is None else normalize_version_spec(",".join(sorted((merged, v))))
-        result[name] = merged or ""
-    return result
-
-
-def _parse_version_plus_build(v_plus_b: str) -> tuple[str, str | None]:
-    parts = re.search(r"((?:.+?)[^><!,|]?)(?:(?<![=!|,<>~])(?:[ =])([^-=,|<>~]+?))?$", v_plus_b)
-    if parts:
-        version, build = parts.groups()
-        build = build and build.strip()
-    else:
-        version, build = v_plus_b, None
-    return (version and version.replace(" ", "")), build
-
-
-def _check_glob(value: str) -> None:
-    if value.startswith("^") and value.endswith("$"):
-        try:
-            re.compile(value)
-        except re.error as e:
-            raise ValueError(f"invalid regular expression {value!r}: {e}") from None
-
-
-# conda's version.py: VersionSpec string normalisation and VersionOrder validation.
-_VSPEC_TOKENS = r"\s*\^[^$]*[$]|\s*[()|,]|[^()|,]+"
-_REGEX_SPLIT = re.compile(r".*[()|,^$]")
-_VERSION_RELATION = re.compile(r"^(=|==|!=|<=|>=|<|>|~=)(?![=<>!~])(\S+)$")
-_VERSION_CHECK = re.compile(r"^[\*\.\+!_0-9a-z]+$")
-_VERSION_SPLIT = re.compile("([0-9]+|[*]+|[^0-9*]+)")
-_OPERATOR_START = frozenset("=<>!~")
-
-
-def normalize_version_spec(vspec: str | tuple[Any, ...]) -> str:
-    """conda's ``VersionSpec(vspec).spec_str``; ValueError for what conda rejects."""
-    if isinstance(vspec, str) and _REGEX_SPLIT.match(vspec):
-        vspec = _treeify(vspec)
-    if isinstance(vspec, tuple):
-        children = tuple(normalize_version_spec(s) for s in vspec[1:])
-        return _untreeify((vspec[0], *children))
-    s = str(vspec).strip()
-    if not s:
-        raise ValueError("empty version")
-    if s[0] == "^" or s[-1] == "$":
-        if s[0] != "^" or s[-1] != "$":
-            raise ValueError(
-                f"invalid version {s!r}: regex specs must start with '^' and end with '$'"
-            )
-        try:
-            re.compile(s)
-        except re.error as e:
-            raise ValueError(f"invalid version regex {s!r}: {e}") from None
-    elif s[0] in _OPERATOR_START:
-        m = _VERSION_RELATION.match(s)
-        if m is None:
-            raise ValueError(f"invalid version {s!r}: invalid operator")
-        operator, vo = m.groups()
-        if vo[-2:] == ".*":
-            if operator == "~=":
-                raise ValueError(f"invalid version {s!r}: invalid operator with '.*'")
-            vo = vo[:-2]
-        _check_version(vo)
-    elif s == "*":
-        pass
-    elif "*" in s.rstrip("*"):
-        pass  # a glob; conda turns it into a regex that always compiles
-    elif s[-1] == "*":
-        if s[-2:] != ".*":
-            s = s[:-1] + ".*"
-        _check_version(s.rstrip("*").rstrip("."))
-    elif "@" not in s:
-        _check_version(s)
-    return s
-
-
-def _treeify(spec_str: str) -> str | tuple[Any, ...]:
-    tokens = re.findall(_VSPEC_TOKENS, f"({spec_str})")
-    output: list[Any] = []
-    stack: list[str] = []
-
-    def apply_ops(cstop: str) -> None:
-        while stack and stack[-1] not in cstop:
-            if len(output) < 2:
-                raise ValueError(f"invalid version {spec_str!r}: cannot join single expression")
-            c = stack.pop()
-            r = output.pop()
-            r = r[1:] if r[0] == c else (r,)
-            left = output.pop()
-            left = left[1:] if left[0] == c else (left,)
-            output.append((c, *left, *r))
-
-    for item in tokens:
-        item = item.strip()
-        if item == "|":
-            apply_ops("(")
-            stack.append("|")
-        elif item == ",":
-            apply_ops("|(")
-            stack.append(",")
-        elif item == "(":
-            stack.append("(")
-        elif item == ")":
-            apply_ops("(")
-            if not stack or stack[-1] != "(":
-                raise ValueError(f"invalid version {spec_str!r}: expression must start with '('")
-            stack.pop()
-        else:
-            output.append(item)
-    if stack:
-        raise ValueError(f"invalid version {spec_str!r}: unbalanced parentheses")
-    if not output:
-        raise ValueError(f"invalid version {spec_str!r}")
-    result: str | tuple[Any, ...] = output[0]
-    return result
-
-
-def _untreeify(spec: Any, _inand: bool = False, depth: int = 0) -> str:
-    if isinstance(spec, tuple):
-        if spec[0] == "|":
-            res = "|".join(_untreeify(x, depth=depth + 1) for x in spec[1:])
-            if _inand or depth > 0:
-                res = f"({res})"
-        else:
-            res = ",".join(_untreeify(x, _inand=True, depth=depth + 1) for x in spec[1:])
-            if depth > 0:
-                res = f"({res})"
-        return res
-    return str(spec)
-
-
-def _check_version(vstr: str) -> None:
-    """conda's VersionOrder validity checks."""
-    version = vstr.strip().lower()
-    bad = f"invalid version {vstr!r}"
-    if version == "":
-        raise ValueError(f"{bad}: empty version string")
-    invalid = not _VERSION_CHECK.match(version)
-    if invalid and "-" in version and "_" not in version:
-        version = version.replace("-", "_")
-        invalid = not _VERSION_CHECK.match(version)
-    if invalid:
-        raise ValueError(f"{bad}: invalid character(s)")
-    epoch_split = version.split("!")
-    if len(epoch_split) == 2:
-        if not epoch_split[0].isdigit():
-            raise ValueError(f"{bad}: epoch must be an integer")
-    elif len(epoch_split) > 2:
-        raise ValueError(f"{bad}: duplicated epoch separator '!'")
-    local_split = epoch_split[-1].split("+")
-    if len(local_split) > 2:
-        raise ValueError(f"{bad}: duplicated local version separator '+'")
-    if local_split[0] == "":
-        raise ValueError(f"{bad}: missing version before local version separator '+'")
-    main = local_split[0]
-    if main[-1] == "_":
-        components = main[:-1].replace("_", ".").split(".")
-        components[-1] += "_"
-    else:
-        components = main.replace("_", ".").split(".")
-    if len(local_split) == 2:
-        components += local_split[1].replace("_", ".").split(".")
-    for component in components:
-        if not _VERSION_SPLIT.findall(component):
-            raise ValueError(f"{bad}: empty version component")
-
-
-# conda's channel model, reduced to what ``channel::name`` needs (models/channel.py with
-# conda's default settings: channel_alias https://conda.anaconda.org, defaults =
-# pkgs/main + pkgs/r on repo.anaconda.com).
-_CHANNEL_ALIAS_LOCATION = "conda.anaconda.org"
-_DEFAULTS_LOCATION = "repo.anaconda.com"
-_DEFAULT_CHANNEL_NAMES = ("pkgs/main", "pkgs/r")
-_PLATFORM_IN_URL = re.compile(r"/({})(?:/|$)".format("|".join(KNOWN_SUBDIRS)), re.IGNORECASE)
-
-
-def _parse_channel(channel_str: str | None) -> tuple[str | None, str | None]:
-    """``_parse_channel``: (``Channel(x).name or Channel(x).base_url``, subdir)."""
-    if not channel_str:
-        return None, None
-    if re.match(r"[a-z][a-z0-9]{0,11}://", channel_str):
-        return _channel_from_url(channel_str)
-    if re.match(r"^(/|\.\.?/|~/)", channel_str):
-        return _channel_from_url("file://" + channel_str)
-    stripped, platform = _split_platform(channel_str)
-    return stripped, platform
-
-
-def _split_platform(url: str) -> tuple[str, str | None]:
-    m = _PLATFORM_IN_URL.search(url)
-    platform = m.group(1) if m else None
-    cleaned = url.replace("/" + platform, "", 1) if platform is not None else url
-    return cleaned.rstrip("/"), platform
-
-
-def _channel_from_url(url: str) -> tuple[str | None, str | None]:
-    token = re.search(r"/t/([a-zA-Z0-9-]*)", url)
-    if token is not None:
-        url = url.replace("/t/" + token.group(1), "", 1)
-    url = url.rstrip("/")
-    url, platform = _split_platform(url)
-    parts = urlsplit(url)
-    host, port = parts.hostname, parts.port
-    path = parts.path.rstrip("/")
-    location = host + (f":{port}" if port else "") if host else ""
-    test_url = f"{location}{path}" if host else path
-    scheme = parts.scheme or "https"
-    if not path:
-        return f"{scheme}://{location}", platform
-    for name in _DEFAULT_CHANNEL_NAMES:
-        base = f"{_DEFAULTS_LOCATION}/{name}"
-        if _tokenized_startswith(test_url.split("/"), base.split("/")):
-            sub = test_url.replace(base, "", 1).strip("/")
-            return "/".join(x for x in (name, sub) if x), platform
-    if host and _tokenized_startswith(test_url.split("/"), _CHANNEL_ALIAS_LOCATION.split("/")):
-        name = test_url.replace(_CHANNEL_ALIAS_LOCATION, "", 1).strip("/")
-        return (name or f"{scheme}://{location}"), platform
-    if not host:
-        location, name = test_url.rsplit("/", 1)
-        return (name or f"file://{location}"), platform
-    path_parts = path.strip("/").split("/")
-    if path_parts and path_parts[0] == "conda":
-        path = "/".join(path_parts[1:])
-    name = path.strip("/")
-    return (name or f"{scheme}://{location}"), platform
-
-
-def _tokenized_startswith(test: list[str], prefix: list[str]) -> bool:
-    return all(t == p for t, p in zip(test, prefix, strict=False))
-
-
-def _canonical_channel_name(value: str) -> str:
-    """``Channel(value).canonical_name`` for a name or base URL returned by _parse_channel."""
-    if "://" in value:
-        return value.rstrip("/")
-    stripped, _ = _split_platform(value)
-    if stripped in ("defaults", "local"):
-        return stripped
-    if stripped in _DEFAULT_CHANNEL_NAMES:
-        return "defaults"
-    return stripped
-
-
-# --------------------------------------------------------------------------------------
-# pip requirements, as conda-lock's parse_python_requirement reads them
-
-
-_PIP_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
-_PIP_REQUIREMENT = re.compile(
-    rf"^\s*(?P<name>{_PIP_NAME})\s*(?:\[(?P<extras>[^\]]*)\])?\s*"
-    r"(?:@\s*(?P<url>\S+)|(?P<spec>[^@]*?))\s*$"
-)
-_PIP_SPECIFIER = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)\s*([^\s,;<>=!~][^\s,;]*)\s*$")
-
-
-def parse_pip_requirement(
-    requirement: str, *, category: str = "main", line: int | None = None
-) -> PipDependency:
-    """Parse a pip requirement as conda-lock does for ``manager="pip"``; ValueError if malformed."""
-    spec = requirement
-    markers: str | None = None
-    if ";" in requirement:
-        requirement, markers = (s.strip() for s in requirement.rsplit(";", 1))
-        _parse_marker(markers)  # validate
-    if requirement.startswith(("git+", "https://", "ssh://")):
-        repo = requirement.split("/")[-1].split("@")[0]
-        repo = repo[:-4] if repo.endswith(".git") else repo
-        requirement = f"{repo} @ {requirement}"
-    pip_hash: str | None = None
-    if " --hash=" in requirement:
-        pieces = requirement.split(" --hash=")
-        if len(pieces) != 2:
-            raise ValueError("more than one --hash")
-        requirement, pip_hash = pieces
-    m = _PIP_REQUIREMENT.match(requirement)
-    if m is None:
-        raise ValueError("expected NAME[EXTRAS] [VERSION SPECIFIERS] or NAME @ URL")
-    name = re.sub(r"[-_.]+", "-", m.group("name")).lower()
-    extras = tuple(sorted({e.strip() for e in (m.group("extras") or "").split(",") if e.strip()}))
-    url = m.group("url")
-    if url is not None:
-        if url.startswith("git+"):
-            source, rev, subdirectory = _unpack_git_url(url)
-            return PipDependency(
-                spec=spec,
-                name=name,
-                kind="vcs",
-                extras=extras,
-                markers=markers,
-                url=source,
-                rev=rev,
-                subdirectory=subdirectory,
-                category=category,
-                line=line,
-            )
-        if url.startswith(("https://", "ssh://")):
-            base, fragment = urldefrag(url)
-            return PipDependency(
-                spec=spec,
-                name=name,
-                kind="url",
-                extras=extras,
-                markers=markers,
-                url=base,
-                hashes=(fragment.replace("=", ":"),),
-                category=category,
-                line=line,
-            )
-        raise ValueError("local paths are not supported (the lock would depend on this machine)")
-    raw = (m.group("spec") or "").strip()
-    if raw.startswith("(") and raw.endswith(")"):
-        raw = raw[1:-1]
-    specifiers: set[str] = set()
-    for piece in raw.split(",") if raw.strip() else []:
-        sm = _PIP_SPECIFIER.match(piece)
-        if sm is None:
-            raise ValueError(f"invalid version specifier {piece.strip()!r}")
-        specifiers.add(sm.group(1) + sm.group(2))
-    # str(SpecifierSet) sorts; the poetry encoding passes PEP 440 operators through;
-    # conda-lock replaces "===" and sorts again.
-    version = ",".join(sorted(",".join(sorted(specifiers)).replace("===", "==").split(",")))
-    return PipDependency(
-        spec=spec,
-        name=name,
-        kind="version",
-        version=version or "*",
-        extras=extras,
-        markers=markers,
-        hash=pip_hash,
-        category=category,
-        line=line,
-    )
-
-
-def _unpack_git_url(url: str) -> tuple[str, str | None, str | None]:
-    if url.endswith(".git"):
-        url = url[:-4]
-    if url.startswith("git+"):
-        url = url[4:]
-    rev = subdir = None
-    if "@" in url:
-        pieces = url.split("@")
-        if len(pieces) == 2:
-            url, rev = pieces
-        elif len(pieces) == 3:
-            url, rev = f"{pieces[0]}@{pieces[1]}", pieces[2]
-        else:
-            raise ValueError("too many '@' in the URL")
-    if rev and "#subdirectory=" in rev:
-        rev, subdir = rev.split("#subdirectory=")
-    return url, rev, subdir
-
-
-# PEP 508 markers, evaluated as conda-lock does before Python's version is known:
-# only these names are known; a clause on any other name counts as true.
-_MARKER_ENV = {
-    "linux": {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"},
-    "osx": {"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix"},
-    "win": {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt"},
-}
-_MARKER_TOKEN = re.compile(
-    r"""\s*(?:(?P<paren>[()])|(?P<op>===|==|!=|<=|>=|~=|<|>|not\s+in\b|in\b)|(?P<bool>and\b|or\b)"""
-    r"""|(?P<str>'[^']*'|"[^"]*")|(?P<var>[A-Za-z_][A-Za-z0-9_.]*))"""
-)
-
-
-def _marker_applies(path: Path, markers: str | None, platform: str, line: int | None) -> bool:
-    if markers is None:
-        return True
-    env = _MARKER_ENV[platform.split("-")[0]]
-    try:
-        return bool(_parse_marker(markers)(env))
-    except ValueError as e:
-        raise EnvFileError(f"{_where(path, line)}bad marker {markers!r}: {e}") from None
-
-
-def _parse_marker(text: str) -> Any:
-    """Compile a marker expression into ``f(env) -> bool``; ValueError if malformed."""
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
-        m = _MARKER_TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            raise ValueError(f"unexpected text at {text[pos:].strip()!r}")
-        kind = m.lastgroup or ""
-        tokens.append((kind, m.group(kind)))
-        pos = m.end()
-    index = 0
-
-    def peek() -> tuple[str, str] | None:
-        return tokens[index] if index < len(tokens) else None
-
-    def take() -> tuple[str, str]:
-        nonlocal index
-        if index >= len(tokens):
-            raise ValueError("unexpected end of marker")
-        index += 1
-        return tokens[index - 1]
-
-    def expr() -> Any:
-        left = conj()
-        while peek() == ("bool", "or"):
-            take()
-            right = conj()
-            left = (lambda a, b: lambda env: a(env) or b(env))(left, right)
-        return left
-
-    def conj() -> Any:
-        left = atom()
-        while peek() == ("bool", "and"):
-            take()
-            right = atom()
-            left = (lambda a, b: lambda env: a(env) and b(env))(left, right)
-        return left
-
-    def value() -> tuple[str, str]:
-        kind, text_ = take()
-        if kind == "str":
-            return "str", text_[1:-1]
-        if kind == "var":
-            return "var", text_
-        raise ValueError(f"expected a name or a quoted string, got {text_!r}")
-
-    def atom() -> Any:
-        if peek() == ("paren", "("):
-            take()
-            inner = expr()
-            if take() != ("paren", ")"):
-                raise ValueError("missing ')'")
-            return inner
-        left = value()
-        kind, op = take()
-        if kind != "op":
-            raise ValueError(f"expected a comparison, got {op!r}")
-        right = value()
-        op = " ".join(op.split())
-        return _comparison(left, op, right)
-
-    result = expr()
-    if index != len(tokens):
-        raise ValueError(f"unexpected {tokens[index][1]!r}")
-    return result
-
-
-def _comparison(left: tuple[str, str], op: str, right: tuple[str, str]) -> Any:
-    def evaluate(env: Mapping[str, str]) -> bool:
-        names = [v for k, v in (left, right) if k == "var"]
-        if any(n not in env for n in names):
-            return True  # unknown to conda-lock at this stage
-        a = env[left[1]] if left[0] == "var" else left[1]
-        b = env[right[1]] if right[0] == "var" else right[1]
-        if op == "==" or op == "===":
-            return a == b
-        if op == "!=":
-            return a != b
-        if op == "in":
-            return a in b
-        if op == "not in":
-            return a not in b
-        raise ValueError(f"comparison {op!r} on {', '.join(names)} is not supported")
-
-    return evaluate
+__all__ = [
+    "DEFAULT_PLATFORMS",
+    "KNOWN_KEYS",
+    "KNOWN_PLATFORMS",
+    "KNOWN_SUBDIRS",
+    "CondaDependency",
+    "LockSpec",
+    "MatchSpecFields",
+    "PipDependency",
+    "VirtualPackage",
+    "VirtualPackageSpec",
+    "default_virtual_packages",
+    "dependency_version_spec",
+    "normalize_version_spec",
+    "parse_match_spec",
+    "parse_pip_requirement",
+    "read_environment",
+    "read_virtual_packages",
+]

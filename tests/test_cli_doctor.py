@@ -1,7 +1,9 @@
 """`python -m conda_torch_plugin doctor` in a subprocess, on machines made of the fake NVML driver.
 
-The environments are the conda-meta prefixes of test_doctor.py; the machine is
-whatever the fake ``libnvidia-ml.so.1`` says, read through the real pynvml.
+The environments are the conda-meta prefixes of ``support.prefixes``; the machine
+is whatever the fake ``libnvidia-ml.so.1`` says, read through the real pynvml. Every
+run gets an empty user site-packages (``PYTHONUSERBASE``), so a torch in the
+developer's ~/.local cannot change a verdict.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from test_doctor import (
+from support.prefixes import (
     conda_forge_env,
     fake_torch,
     make_prefix,
@@ -57,8 +59,10 @@ def machine(fake_nvml_env: Callable[..., dict[str, str]], tmp_path: Path):
     """``machine(**fake_nvml_args)``: the fake driver's env, with an empty user site-packages."""
 
     def make(**kwargs: Any) -> dict[str, str]:
-        extra = {"PYTHONUSERBASE": str(tmp_path / "user-base"), **kwargs.pop("extra", {})}
-        return fake_nvml_env(extra=extra, **kwargs)
+        extra = kwargs.pop("extra", {})
+        env = fake_nvml_env(**kwargs)
+        env.pop("PYTHONNOUSERSITE", None)  # the doctor would skip the user site-packages
+        return {**env, "PYTHONUSERBASE": str(tmp_path / "user-base"), **extra}
 
     return make
 
@@ -235,10 +239,10 @@ def test_run_on_a_gpu(machine, tmp_path: Path) -> None:
 
 
 @posix_only
-def test_run_without_a_gpu_is_skipped(fake_nvml_env, tmp_path: Path) -> None:
+def test_run_without_a_gpu_is_skipped(machine, tmp_path: Path) -> None:
     prefix = make_prefix(tmp_path / "env", pytorch_channel_env(None))
     fake_torch(prefix, cuda=None, available=False, devices=[])
-    report = doctor_json(fake_nvml_env(gpus=()), "-p", str(prefix), "--run", status=0)
+    report = doctor_json(machine(gpus=()), "-p", str(prefix), "--run", status=0)
 
     assert report["runtime"]["cuda_available"] is False
     assert report["runtime"]["gpu_op"] is None

@@ -611,7 +611,7 @@ TRICKY = [
 def test_yaml_quoting_is_pyyamls() -> None:
     import yaml
 
-    from conda_torch_plugin.lockfile import _emit_yaml
+    from conda_torch_plugin._yamlblock import emit_yaml
 
     docs = [{"key": value, "list": [value], value or "k": {"deep": value}} for value in TRICKY]
     rng = random.Random(0)
@@ -620,4 +620,4 @@ def test_yaml_quoting_is_pyyamls() -> None:
         value = "".join(rng.choice(alphabet) for _ in range(rng.choice([1, 3, 12, 90])))
         docs.append({"a": {"b": [value, {"c": value}]}, "d": value})
     for doc in docs:
-        assert _emit_yaml(doc) == yaml.dump(doc, sort_keys=False), doc
+        assert emit_yaml(doc) == yaml.dump(doc, sort_keys=False), doc
