@@ -76,6 +76,17 @@ def execute(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except Exception:
+        # A bug, not a user error: show the traceback for the report, but still
+        # return a status so the caller can leave without interpreter teardown.
+        import traceback
+
+        traceback.print_exc()
+        print(
+            "error: conda torch-env failed unexpectedly (a bug); please report the traceback above",
+            file=sys.stderr,
+        )
+        return 1
 
 
 def execute_in_conda(args: argparse.Namespace) -> int:

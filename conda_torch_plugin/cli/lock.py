@@ -1,15 +1,183 @@
-"""`conda torch-env lock`. TODO: implement."""
+"""``conda torch-env lock``: a multi-platform conda-lock.yml from environment.yml."""
 
 from __future__ import annotations
 
-import argparse
+import sys
+from typing import TYPE_CHECKING
 
-HELP = "lock (not implemented yet)"
+from conda_torch_plugin.cli._options import add_channel_alias, add_json
+
+if TYPE_CHECKING:
+    import argparse
+
+    from conda_torch_plugin.lock import CheckResult, LockResult
+
+HELP = "lock the environment for several platforms into conda-lock.yml"
+
+EPILOG = """\
+examples:
+  conda torch-env lock
+      solve environment.yml for its platforms (else linux-64, win-64, osx-arm64) with the
+      virtual packages of virtual-packages.yml beside it, and write conda-lock.yml
+  conda torch-env lock --platform linux-64 --platform win-64 --explicit
+      two platforms, plus conda-linux-64.lock and conda-win-64.lock for `conda create --file`
+  conda torch-env lock --check
+      exit 0 if conda-lock.yml matches environment.yml and virtual-packages.yml, 1 if not
+      (what a repository's CI runs)
+  conda torch-env lock --channel-alias https://mirror.example.com/conda
+      read pytorch, nvidia and conda-forge from a mirror (URL/pytorch, ...)
+
+The lock is conda-lock's format: `conda-lock install` and `conda-lock render` read it.
+"""
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument(
+        "-f",
+        "--file",
+        dest="env_file",
+        default="environment.yml",
+        metavar="FILE",
+        help="the environment file (default: environment.yml)",
+    )
+    parser.add_argument(
+        "--platform",
+        dest="platforms",
+        action="append",
+        metavar="PLATFORM",
+        help="platform to lock (repeatable; default: the environment file's platforms, "
+        "else linux-64, win-64 and osx-arm64)",
+    )
+    parser.add_argument(
+        "--lockfile",
+        metavar="FILE",
+        help="the lock file (default: conda-lock.yml beside the environment file)",
+    )
+    parser.add_argument(
+        "--virtual-package-spec",
+        metavar="FILE",
+        help="virtual packages to assume per platform (default: virtual-packages.yml beside "
+        "the environment file, if there is one)",
+    )
+    add_channel_alias(parser)
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 0 if the lock is up to date, 1 naming what changed",
+    )
+    parser.add_argument(
+        "--explicit",
+        action="store_true",
+        help="also write conda-PLATFORM.lock (@EXPLICIT) files beside the lock",
+    )
+    parser.add_argument(
+        "--solver",
+        choices=("rattler", "conda-lock"),
+        default="rattler",
+        help="rattler (default, built in) or the conda-lock command (needs conda, mamba or "
+        "micromamba on PATH)",
+    )
+    add_json(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
-    raise NotImplementedError("lock")
+    from conda_torch_plugin.cli.render import Progress, print_json
+
+    alias, custom = _channel_settings(args)
+    if args.check:
+        from conda_torch_plugin.lock import check
+
+        result = check(
+            args.env_file,
+            platforms=args.platforms,
+            lockfile=args.lockfile,
+            virtual_package_spec=args.virtual_package_spec,
+        )
+        return _report_check(result, as_json=args.json)
+
+    from conda_torch_plugin.lock import lock, regenerate_command
+
+    progress = Progress.for_args(args)
+    command = regenerate_command(
+        args.env_file,
+        lockfile=args.lockfile,
+        platforms=args.platforms,
+        virtual_package_spec=args.virtual_package_spec,
+        channel_alias=args.channel_alias,
+        explicit=args.explicit,
+        solver=args.solver,
+    )
+    result = lock(
+        args.env_file,
+        platforms=args.platforms,
+        lockfile=args.lockfile,
+        virtual_package_spec=args.virtual_package_spec,
+        channel_alias=alias,
+        custom_channels=custom,
+        explicit=args.explicit,
+        solver=args.solver,
+        progress=progress.step,
+        command=command,
+    )
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(render_lock(result))
+    return 0
+
+
+def _channel_settings(args: argparse.Namespace) -> tuple[str | None, dict[str, str] | None]:
+    """--channel-alias, else (inside conda) conda's channel_alias and custom_channels."""
+    if args.channel_alias:
+        return args.channel_alias, None
+    if not getattr(args, "inside_conda", False):
+        return None, None
+    try:
+        from conda_torch_plugin._conda import settings
+    except ImportError:
+        return None, None
+    alias = settings.channel_alias()
+    custom = settings.custom_channels() if hasattr(settings, "custom_channels") else {}
+    return alias, custom or None
+
+
+def render_lock(result: LockResult) -> str:
+    from conda_torch_plugin.cli.render import table
+
+    rows = []
+    for summary in result.platforms:
+        torch = summary.torch.get("pytorch", "-")
+        companions = ", ".join(
+            f"{name} {summary.torch[name].split()[0]}"
+            for name in ("torchvision", "torchaudio")
+            if name in summary.torch
+        )
+        rows.append(
+            (summary.platform, summary.flavour, f"pytorch {torch}", companions, summary.packages)
+        )
+    lines = [table(rows, ("platform", "flavour", "torch build", "with", "packages"))]
+    verb = "wrote" if result.written else "unchanged:"
+    lines.append("")
+    lines.append(f"{verb} {result.lockfile}")
+    for path in result.explicit_files:
+        lines.append(f"explicit: {path}")
+    if result.solve_seconds is not None:
+        lines.append(f"solved in {result.solve_seconds:.2f} s ({result.seconds:.2f} s in all)")
+    return "\n".join(lines)
+
+
+def _report_check(result: CheckResult, *, as_json: bool) -> int:
+    from conda_torch_plugin.cli.render import print_json
+    from conda_torch_plugin.errors import LockOutOfDate
+
+    if as_json:
+        print_json(result.to_dict())
+    if result.up_to_date:
+        if not as_json:
+            print(result.message)
+        return 0
+    print(f"error: {result.message}", file=sys.stderr)
+    for detail in result.details:
+        print(f"  - {detail}", file=sys.stderr)
+    print("  hint: run `conda torch-env lock` to update it", file=sys.stderr)
+    return LockOutOfDate.exit_code
