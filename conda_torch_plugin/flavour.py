@@ -77,7 +77,7 @@ class Flavour:
         versions = [v for v in (self.cuda, self.runtime_cuda) if v]
         if self.compute != "cuda" or not versions:
             return None
-        return max(versions, key=_version_key)
+        return max(versions, key=version_key)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -113,9 +113,9 @@ def torch_flavour(
     if name == "cpuonly":
         return Flavour("cpu", None, "pytorch")
     if name == "pytorch-cuda":
-        return Flavour("cuda", _major_minor(version), "pytorch")
+        return Flavour("cuda", major_minor(version), "pytorch")
     if name == "cuda-version":
-        return Flavour("cuda", _major_minor(version), "conda-forge")
+        return Flavour("cuda", major_minor(version), "conda-forge")
 
     flavour = _from_build(build)
     if flavour is None:
@@ -150,7 +150,7 @@ def lock_flavour(packages: Sequence[LockedPackage]) -> Flavour:
     runtime = None
     for marker in ("pytorch-cuda", "cuda-version"):
         if marker in by_name:
-            runtime = _major_minor(by_name[marker].version)
+            runtime = major_minor(by_name[marker].version)
             break
     if flavour.compute != "cuda":
         return Flavour(flavour.compute, None, channel_style)
@@ -198,7 +198,8 @@ def _dep_version(dep: str) -> str | None:
     return f"{int(m[1])}.{int(m[2])}" if m else None
 
 
-def _major_minor(version: str) -> str | None:
+def major_minor(version: str) -> str | None:
+    """'12.4.127' -> '12.4'; '3.12.7' -> '3.12'; None without a leading X.Y."""
     m = _DEP_VERSION.match(version)
     return f"{int(m[1])}.{int(m[2])}" if m else None
 
@@ -219,5 +220,6 @@ def _channel_style_from_url(url: str) -> str:
     return "unknown"
 
 
-def _version_key(version: str) -> tuple[int, ...]:
+def version_key(version: str) -> tuple[int, ...]:
+    """'12.10' -> (12, 10): every run of digits, so versions compare numerically."""
     return tuple(int(part) for part in re.findall(r"\d+", version))

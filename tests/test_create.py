@@ -85,7 +85,10 @@ def test_create_end_to_end(workdir, package_channels, capsys):
     machine = Detection(
         "550.54.15", "12.4", "nvml", (Gpu(0, "NVIDIA RTX A6000", None, "8.6", 49140),)
     )
-    verdict = diagnose(prefix, detection=machine, recipes=load_recipes())
+    # An empty user base: a torch in the developer's own ~/.local cannot change the verdict.
+    no_user_site = workdir / "no-user-site"
+    no_user_site.mkdir()
+    verdict = diagnose(prefix, detection=machine, recipes=load_recipes(), user_base=no_user_site)
     assert verdict.ok, [f.to_dict() for f in verdict.findings if f.severity == "error"]
     assert verdict.flavour is not None and verdict.flavour.cuda == "12.4"
 

@@ -130,7 +130,7 @@ def test_cpu_environment_on_a_gpu_machine_says_the_gpu_is_unused(tmp_path: Path,
     assert report.ok
     (gpu,) = by_check(report, "gpu")
     assert gpu.severity == "info"
-    assert "stay unused" in gpu.message
+    assert "will not use the 1 NVIDIA GPU" in gpu.message
     assert gpu.fix == f"for a CUDA build: conda torch-env create -p {prefix}"
 
 

@@ -39,6 +39,8 @@ CORE_MODULES = (
     "conda_torch_plugin.solve",
     "conda_torch_plugin.lock",
     "conda_torch_plugin.flavour",
+    "conda_torch_plugin.findings",
+    "conda_torch_plugin.machine_check",
     "conda_torch_plugin.install",
     "conda_torch_plugin.doctor",
     "conda_torch_plugin.cli",

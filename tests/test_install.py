@@ -375,11 +375,30 @@ def test_check_machine_cuda_lock(cuda_lock, detection, ok, codes):
         assert "use --force to install anyway" in raised.value.hints
 
 
-def test_check_machine_cpu_lock_on_gpu_machine_is_a_note(cpu_lock):
+def test_refusal_says_why_and_what_to_do(cuda_lock):
+    no_driver = Detection(None, None, "none", (), ("NVML: library not found",))
+    check = check_machine(cuda_lock, PLATFORM, no_driver, load_recipes())
+    with pytest.raises(IncompatibleMachine) as raised:
+        check.raise_if_incompatible()
+    assert "no NVIDIA driver was found" in raised.value.message
+    assert "(NVML: library not found)" in raised.value.message  # the detection note: why
+    assert "conda torch-env write --cpu && conda torch-env lock" in raised.value.hints[0]
+
+
+def test_check_machine_blackwell_fix_names_conda_forge(cuda_lock):
+    rtx5090 = _gpu("NVIDIA GeForce RTX 5090", "12.0")
+    check = check_machine(
+        cuda_lock, PLATFORM, Detection("570.86.10", "12.8", "nvml", (rtx5090,)), load_recipes()
+    )
+    (error,) = check.errors
+    assert "write --gpu-arch 12.0 --source conda-forge" in (error.fix or "")
+
+
+def test_check_machine_cpu_lock_on_gpu_machine_is_info(cpu_lock):
     check = check_machine(
         cpu_lock, PLATFORM, Detection("550.54.15", "12.4", "nvml", (H100,)), load_recipes()
     )
-    assert check.ok and [f.severity for f in check.findings] == ["note"]
+    assert check.ok and [f.severity for f in check.findings] == ["info"]
     assert "will not use the 1 NVIDIA GPU" in check.findings[0].message
 
 

@@ -183,11 +183,13 @@ def machine_check(lock: LockFile, platform: str, *, force: bool, json_mode: bool
         check.raise_if_incompatible()
     if not json_mode:
         for finding in check.findings:
-            if finding.severity in ("warning", "note") or (finding.severity == "error" and force):
-                label = "warning" if finding.severity == "error" else finding.severity
+            if finding.severity in ("warning", "info") or (finding.severity == "error" and force):
+                label = {"error": "warning", "info": "note"}.get(finding.severity, finding.severity)
                 print(f"{label}: {finding.message}", file=sys.stderr)
-                if finding.hint and finding.severity != "note":
-                    print(f"  hint: {finding.hint}", file=sys.stderr)
+                if finding.fix and finding.severity != "info":
+                    print(f"  hint: {finding.fix}", file=sys.stderr)
+                for line in (finding.detail or "").splitlines():
+                    print(f"  | {line}", file=sys.stderr)
     return check
 
 

@@ -11,7 +11,8 @@ one-line fix. One module per question:
 - ``_companions``: torchvision/torchaudio: same flavour, same CUDA, the
   versions the recipes pair, the same channel;
 - ``_machine``: the driver's CUDA against the build's (minor-version
-  compatibility is a warning) and every GPU against the build's arch list;
+  compatibility is a warning) and every GPU against the build's arch list,
+  with the rules ``machine_check`` shares with install;
 - ``_pip``: a pip-installed torch that shadows conda's (site-packages metadata
   no conda record owns, or the user site-packages, which Python searches first);
 - ``_probe`` and ``_runtime`` (``run_python``): the environment's own python

@@ -2,8 +2,8 @@
 
 Nothing here imports torch or runs the environment's python: the records
 (and the paths they list) are the whole picture. Also the few spellings every
-check shares: where the environment's python is, and versions cut to ``X.Y``
-or stripped of pip's local label.
+check shares: where the environment's python is, and versions stripped of
+pip's local label.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.doctor._report import Finding, NotAnEnvironment
-from conda_torch_plugin.flavour import Flavour, torch_flavour
+
+# major_minor is flavour's; _markers, _pip and _runtime still import it from here.
+from conda_torch_plugin.flavour import Flavour, major_minor, torch_flavour
 from conda_torch_plugin.recipes import PLATFORMS
 
 if TYPE_CHECKING:
@@ -23,7 +25,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 _SUBDIRS = frozenset((*PLATFORMS, "noarch"))
-_XY = re.compile(r"(\d+)\.(\d+)")
 
 
 @dataclass(frozen=True)
@@ -136,12 +137,6 @@ def python_path(prefix: Path) -> Path:
         if candidate.exists():
             return candidate
     return prefix / ("python.exe" if os.name == "nt" else "bin/python")
-
-
-def major_minor(version: str) -> str | None:
-    """'12.4.127' -> '12.4'; '3.12.7' -> '3.12'; None without a leading X.Y."""
-    m = _XY.match(version)
-    return f"{int(m[1])}.{int(m[2])}" if m else None
 
 
 def public_version(version: str) -> str:

@@ -1,4 +1,5 @@
-"""What the doctor returns: findings (one verdict each, with a fix) and the report holding them."""
+"""What the doctor returns: the report holding its findings (``findings.Finding``, shared
+with install's machine check), and the error for a prefix that is no environment."""
 
 from __future__ import annotations
 
@@ -6,41 +7,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.errors import TorchEnvError
+from conda_torch_plugin.findings import SEVERITIES, Finding
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from conda_torch_plugin.flavour import Flavour
 
-SEVERITIES = ("ok", "info", "warning", "error")
+# Finding and SEVERITIES are re-exported: every doctor check imports them from here.
+__all__ = ["SEVERITIES", "DoctorReport", "Finding", "NotAnEnvironment"]
 
 
 class NotAnEnvironment(TorchEnvError):
     """The prefix is missing or holds no ``conda-meta/``: nothing to diagnose."""
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One verdict. ``fix`` is a one-line remedy (None when there is nothing to fix)."""
-
-    severity: str  # "ok" | "info" | "warning" | "error"
-    message: str
-    fix: str | None = None
-    check: str = ""  # what was checked: "pytorch", "torchvision", "driver", "gpu", "pip", "run"...
-    detail: str | None = None  # extra lines (a stderr tail), shown indented
-
-    def __post_init__(self) -> None:
-        if self.severity not in SEVERITIES:
-            raise ValueError(f"severity {self.severity!r} is not one of {SEVERITIES}")
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "check": self.check,
-            "severity": self.severity,
-            "message": self.message,
-            "fix": self.fix,
-            "detail": self.detail,
-        }
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,62 @@
+"""Install one platform of a lock into a prefix, after checking this machine can run it.
+
+One module per stage, each with its own docstring:
+
+- ``_machine``: ``check_machine`` / ``MachineCheck``: the lock's platform and
+  torch flavour against this machine (the rules are ``machine_check``'s, shared
+  with the doctor). Pure; the CLI refuses on its errors unless ``--force``.
+- ``_plan``: ``prepare_install`` (what would be installed, from where, how much
+  to download; changes nothing) and ``install_from_lock`` (does it).
+- ``_fetch``: URL rewriting for ``--channel-alias`` mirrors, sizes, the
+  download cache, and the sha256 (else md5) check of every archive against
+  the lock before anything is linked.
+- ``_transaction``: link into a staging folder beside the prefix, swap it into
+  place (rolling back on failure), ``conda-meta/`` records and ``history``.
+
+So the prefix is either the complete new environment or exactly as it was. An
+existing folder is only touched when it is empty or holds ``conda-meta/``.
+"""
+
+from __future__ import annotations
+
+from conda_torch_plugin.findings import Finding
+from conda_torch_plugin.install._fetch import (
+    DOWNLOAD_WORKERS,
+    channel_name,
+    fetch_and_verify,
+    rewrite_lock,
+    rewrite_url,
+)
+from conda_torch_plugin.install._machine import LockRemedies, MachineCheck, check_machine
+from conda_torch_plugin.install._plan import (
+    CACHE_VARIABLE,
+    InstallPlan,
+    InstallProgress,
+    InstallResult,
+    PlannedPackage,
+    default_cache_dir,
+    install_from_lock,
+    prefix_mode,
+    prepare_install,
+)
+
+__all__ = [
+    "CACHE_VARIABLE",
+    "DOWNLOAD_WORKERS",
+    "Finding",
+    "InstallPlan",
+    "InstallProgress",
+    "InstallResult",
+    "LockRemedies",
+    "MachineCheck",
+    "PlannedPackage",
+    "channel_name",
+    "check_machine",
+    "default_cache_dir",
+    "fetch_and_verify",
+    "install_from_lock",
+    "prefix_mode",
+    "prepare_install",
+    "rewrite_lock",
+    "rewrite_url",
+]

@@ -1,0 +1,245 @@
+"""Fetch and verify: where each archive comes from, and proof it is the locked one.
+
+- **URLs.** ``rewrite_url`` / ``rewrite_lock`` serve a locked URL from a mirror
+  (``--channel-alias``, conda's ``custom_channels``): CHANNEL_URL/subdir/fn ->
+  ALIAS/NAME/subdir/fn, labels kept.
+- **Sizes.** ``with_sizes`` reads them from the archives on disk (``file://``
+  channels, the cache) or asks the server (HEAD, in parallel), so the user sees
+  what will be downloaded before anything is.
+- **Fetch and verify.** Every archive is read (``file://``) or downloaded
+  (``http(s)://``, in parallel, into ``CACHE/archives/``) and its sha256 (else
+  md5) checked against the lock *before anything is linked*. A mismatch refuses
+  the whole install, naming the package with the expected and actual hash; a bad
+  download is deleted, never cached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import urllib.parse
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from conda_torch_plugin.errors import InstallError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from conda_torch_plugin.install._plan import InstallPlan, InstallProgress, PlannedPackage
+    from conda_torch_plugin.lockfile import LockFile
+
+DOWNLOAD_WORKERS = 6
+_CHUNK = 1 << 20
+
+
+def channel_name(channel_url: str) -> str:
+    """ "https://conda.anaconda.org/pytorch" -> "pytorch".
+
+    A label stays part of the name: ".../nvidia/label/cuda-12.4.0" -> "nvidia/label/cuda-12.4.0".
+    """
+    parts = [p for p in urllib.parse.urlsplit(channel_url).path.split("/") if p]
+    if len(parts) >= 3 and parts[-2] == "label":
+        return "/".join(parts[-3:])
+    return parts[-1] if parts else ""
+
+
+def rewrite_url(
+    url: str,
+    channels: Sequence[str],
+    channel_alias: str | None,
+    custom_channels: Mapping[str, str],
+) -> str:
+    """Serve a locked URL from a mirror: CHANNEL_URL/subdir/fn -> ALIAS/NAME/subdir/fn.
+
+    ``custom_channels`` ({name: base URL}) win over the alias for their channel.
+    URLs outside the lock's channels are left alone.
+    """
+    if not channel_alias and not custom_channels:
+        return url
+    for channel in sorted(channels, key=len, reverse=True):
+        base = channel.rstrip("/")
+        if not url.startswith(base + "/"):
+            continue
+        name = channel_name(base)
+        rest = url[len(base) + 1 :]
+        if name in custom_channels:
+            return f"{custom_channels[name].rstrip('/')}/{rest}"
+        if channel_alias:
+            return f"{channel_alias.rstrip('/')}/{name}/{rest}"
+        return url
+    return url
+
+
+def rewrite_lock(
+    lock: LockFile, channel_alias: str | None, custom_channels: Mapping[str, str] | None = None
+) -> LockFile:
+    """The lock with every package URL served from the mirror (hashes unchanged)."""
+    if not channel_alias and not custom_channels:
+        return lock
+    packages = tuple(
+        replace(p, url=rewrite_url(p.url, lock.channels, channel_alias, custom_channels or {}))
+        for p in lock.packages
+    )
+    return replace(lock, packages=packages)
+
+
+def local_path(url: str) -> Path | None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        return Path(urllib.request.url2pathname(parts.path))
+    if parts.scheme == "":
+        return Path(url)
+    return None
+
+
+def _cache_archive(cache: Path, pkg: PlannedPackage) -> Path:
+    # Keyed by the locked sha256 so two archives with one file name never collide.
+    return cache / "archives" / pkg.sha256[:16] / pkg.url.rsplit("/", 1)[-1]
+
+
+def with_sizes(planned: list[PlannedPackage], cache: Path) -> list[PlannedPackage]:
+    """Sizes from the archives on disk, else from a HEAD request (in parallel)."""
+    result: list[PlannedPackage | None] = [None] * len(planned)
+    remote: list[int] = []
+    for i, pkg in enumerate(planned):
+        path = local_path(pkg.url)
+        cached = _cache_archive(cache, pkg)
+        if path is not None:
+            size = path.stat().st_size if path.is_file() else None
+            result[i] = replace(pkg, size=size, cached=True)
+        elif cached.is_file():
+            result[i] = replace(pkg, size=cached.stat().st_size, cached=True)
+        else:
+            remote.append(i)
+    if remote:
+        with ThreadPoolExecutor(DOWNLOAD_WORKERS) as pool:
+            sizes = list(pool.map(lambda i: _head_size(planned[i].url), remote))
+        for i, size in zip(remote, sizes, strict=True):
+            result[i] = replace(planned[i], size=size)
+    return [r for r in result if r is not None]
+
+
+def _head_size(url: str) -> int | None:
+    try:
+        request = urllib.request.Request(url, method="HEAD")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            length = response.headers.get("Content-Length")
+            return int(length) if length else None
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    package: PlannedPackage
+    path: Path | None = None  # the verified local archive
+    mismatch: str | None = None  # the archive differs from the lock
+    failure: str | None = None  # the archive could not be read or downloaded
+
+
+def fetch_and_verify(plan: InstallPlan, progress: InstallProgress | None = None) -> dict[str, Path]:
+    """Local, verified archive per package (name -> path); raises before linking on any mismatch."""
+    total = len(plan.packages)
+
+    def one(pkg: PlannedPackage) -> _Fetched:
+        try:
+            return _fetch_one(plan.cache_dir, pkg)
+        except OSError as error:
+            return _Fetched(pkg, failure=f"{pkg.url}: {error}")
+
+    local: dict[str, Path] = {}
+    mismatches: list[str] = []
+    failures: list[str] = []
+    with ThreadPoolExecutor(DOWNLOAD_WORKERS) as pool:
+        for done, fetched in enumerate(pool.map(one, plan.packages), start=1):
+            if progress is not None:
+                progress.advance("fetch", fetched.package.name, done, total)
+            if fetched.path is not None:
+                local[fetched.package.name] = fetched.path
+            elif fetched.mismatch:
+                mismatches.append(fetched.mismatch)
+            else:
+                failures.append(fetched.failure or fetched.package.url)
+    if mismatches:
+        count = len(mismatches)
+        raise InstallError(
+            f"{count} package{'s' if count > 1 else ''} did not match the lock; nothing was "
+            "installed: " + "; ".join(mismatches),
+            hints=[
+                "if the channel rebuilt the package, re-lock (conda torch-env lock); "
+                "otherwise the download or the mirror is corrupt: try again or use another mirror"
+            ],
+        )
+    if failures:
+        raise InstallError(
+            "could not fetch " + "; ".join(failures),
+            hints=["check the network or the --channel-alias mirror, then run the command again"],
+        )
+    return local
+
+
+def _fetch_one(cache: Path, pkg: PlannedPackage) -> _Fetched:
+    path = local_path(pkg.url)
+    if path is not None:
+        if not path.is_file():
+            return _Fetched(pkg, failure=f"{pkg.url}: no such file")
+        return _verify(path, pkg, delete_on_mismatch=False)
+    target = _cache_archive(cache, pkg)
+    if target.is_file():
+        cached = _verify(target, pkg, delete_on_mismatch=True)
+        if cached.path is not None:
+            return cached
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    sha, md5 = hashlib.sha256(), hashlib.md5()
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(pkg.url, timeout=60) as response:
+            while chunk := response.read(_CHUNK):
+                sha.update(chunk)
+                md5.update(chunk)
+                out.write(chunk)
+        mismatch = _compare(pkg, sha.hexdigest(), md5.hexdigest())
+        if mismatch:
+            os.unlink(tmp)  # a bad download is never cached
+            return _Fetched(pkg, mismatch=mismatch)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return _Fetched(pkg, path=target)
+
+
+def _verify(path: Path, pkg: PlannedPackage, *, delete_on_mismatch: bool) -> _Fetched:
+    sha, md5 = hashlib.sha256(), hashlib.md5()
+    with open(path, "rb") as stream:
+        while chunk := stream.read(_CHUNK):
+            sha.update(chunk)
+            md5.update(chunk)
+    mismatch = _compare(pkg, sha.hexdigest(), md5.hexdigest())
+    if mismatch is None:
+        return _Fetched(pkg, path=path)
+    if delete_on_mismatch:
+        with contextlib.suppress(OSError):
+            path.unlink()
+    return _Fetched(pkg, mismatch=mismatch)
+
+
+def _compare(pkg: PlannedPackage, sha256: str, md5: str) -> str | None:
+    """None when the archive is the locked one, else what differs (package, expected, actual)."""
+    label = f"{pkg.name}-{pkg.version}-{pkg.build} ({pkg.url})"
+    if pkg.sha256:
+        return (
+            None
+            if sha256 == pkg.sha256
+            else (f"{label}: expected sha256 {pkg.sha256}, got {sha256}")
+        )
+    if pkg.md5:
+        return None if md5 == pkg.md5 else f"{label}: expected md5 {pkg.md5}, got {md5}"
+    return f"{label}: the lock records no hash to verify it against"

@@ -1,0 +1,251 @@
+"""What an install will do (``prepare_install``), and doing it (``install_from_lock``).
+
+``prepare_install`` changes nothing: it refuses a prefix that is neither
+absent, empty nor a conda environment (or is the environment this command runs
+from), decides between creating and updating, and lists every package with the
+URL it will come from and its size. ``install_from_lock`` then fetches and
+verifies every archive (``_fetch``) and only then links them in one
+transaction (``_transaction``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from conda_torch_plugin.errors import InstallError
+from conda_torch_plugin.install._fetch import (
+    fetch_and_verify,
+    local_path,
+    rewrite_url,
+    with_sizes,
+)
+from conda_torch_plugin.install._transaction import transaction
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from conda_torch_plugin.lockfile import LockFile
+
+CACHE_VARIABLE = "CONDA_TORCH_ENV_CACHE_DIR"
+
+
+class InstallProgress(Protocol):
+    """What the CLI passes as ``progress``: step messages and per-package counters."""
+
+    def step(self, message: str) -> None: ...
+
+    def advance(self, phase: str, name: str, done: int, total: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class PlannedPackage:
+    name: str
+    version: str
+    build: str
+    url: str  # where it is fetched from (after --channel-alias)
+    locked_url: str  # as written in the lock
+    sha256: str
+    md5: str
+    size: int | None  # bytes, None when unknown before download
+    cached: bool  # already local (file:// or a verified archive in the cache)
+
+    @property
+    def local(self) -> bool:
+        """Read in place from a local (``file://``) channel: nothing to download."""
+        return local_path(self.url) is not None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "build": self.build,
+            "url": self.url,
+            "size": self.size,
+            "cached": self.cached,
+            "local": self.local,
+        }
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    platform: str
+    prefix: Path
+    mode: str  # "create" (absent or empty folder) | "update" (an existing environment)
+    cache_dir: Path
+    packages: tuple[PlannedPackage, ...]
+
+    @property
+    def total_bytes(self) -> int | None:
+        sizes = [p.size for p in self.packages]
+        return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
+
+    @property
+    def download_bytes(self) -> int | None:
+        sizes = [p.size for p in self.packages if not p.cached]
+        return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
+
+    @property
+    def download_count(self) -> int:
+        return sum(1 for p in self.packages if not p.cached)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "platform": self.platform,
+            "prefix": str(self.prefix),
+            "mode": self.mode,
+            "cache_dir": str(self.cache_dir),
+            "count": len(self.packages),
+            "total_bytes": self.total_bytes,
+            "download_bytes": self.download_bytes,
+            "download_count": self.download_count,
+            "packages": [p.to_dict() for p in self.packages],
+        }
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    plan: InstallPlan
+    dry_run: bool
+    installed: tuple[str, ...] = ()  # "name-version-build" linked by this transaction
+    removed: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
+
+    @property
+    def prefix(self) -> Path:
+        return self.plan.prefix
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            **self.plan.to_dict(),
+            "dry_run": self.dry_run,
+            "installed": list(self.installed),
+            "removed": list(self.removed),
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """``$CONDA_TORCH_ENV_CACHE_DIR``, else ``$XDG_CACHE_HOME/conda-torch-env`` (~/.cache/...)."""
+    environ = os.environ if environ is None else environ
+    if environ.get(CACHE_VARIABLE):
+        return Path(environ[CACHE_VARIABLE]).expanduser()
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "conda-torch-env"
+
+
+def prefix_mode(prefix: Path) -> str:
+    """ "create" or "update"; refuses a folder that is neither empty nor a conda environment."""
+    running = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix)}
+    if prefix.resolve() in running:
+        # Turning the environment this command runs from into the lock's environment
+        # would remove the tool (and, for base, conda) from under itself.
+        raise InstallError(
+            f"{prefix} is the environment this command runs from",
+            hints=["install into another environment: -n NAME or -p PREFIX"],
+        )
+    if not prefix.exists():
+        return "create"
+    if not prefix.is_dir():
+        raise InstallError(
+            f"{prefix} exists and is not a folder", hints=["choose another -p PREFIX or -n NAME"]
+        )
+    if (prefix / "conda-meta").is_dir():
+        return "update"
+    if not any(prefix.iterdir()):
+        return "create"
+    raise InstallError(
+        f"{prefix} exists, is not empty and is not a conda environment (no conda-meta/)",
+        hints=["choose another -p PREFIX or -n NAME, or remove that folder first"],
+    )
+
+
+def prepare_install(
+    lock: LockFile,
+    platform: str,
+    prefix: Path,
+    *,
+    cache_dir: Path | None = None,
+    channel_alias: str | None = None,
+    custom_channels: Mapping[str, str] | None = None,
+) -> InstallPlan:
+    """What would be installed, from where, and how much must be downloaded. Changes nothing."""
+    packages = lock.packages_for(platform)
+    if not packages:
+        raise InstallError(
+            f"the lock holds no packages for {platform} (it holds: "
+            f"{', '.join(lock.platforms) or 'none'})",
+            hints=[f"lock this platform too: conda torch-env lock --platform {platform}"],
+        )
+    pip = [p.name for p in packages if p.manager != "conda"]
+    if pip:
+        raise InstallError(
+            f"the lock holds pip packages for {platform} ({', '.join(sorted(pip))}), "
+            "which this installer does not install",
+            hints=["install them afterwards with the environment's pip"],
+        )
+    prefix = Path(prefix).expanduser().absolute()
+    mode = prefix_mode(prefix)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    planned = []
+    for pkg in packages:
+        url = rewrite_url(pkg.url, lock.channels, channel_alias, custom_channels or {})
+        planned.append(
+            PlannedPackage(
+                name=pkg.name,
+                version=pkg.version,
+                build=pkg.build,
+                url=url,
+                locked_url=pkg.url,
+                sha256=pkg.sha256.lower(),
+                md5=pkg.md5.lower(),
+                size=None,
+                cached=False,
+            )
+        )
+    planned = with_sizes(planned, cache)
+    planned.sort(key=lambda p: p.name)
+    return InstallPlan(platform, prefix, mode, cache, tuple(planned))
+
+
+def install_from_lock(
+    lock: LockFile,
+    platform: str,
+    prefix: Path,
+    *,
+    cache_dir: Path | None = None,
+    progress: InstallProgress | None = None,
+    dry_run: bool = False,
+    channel_alias: str | None = None,
+    custom_channels: Mapping[str, str] | None = None,
+    plan: InstallPlan | None = None,
+    command: str | None = None,
+) -> InstallResult:
+    """Install ``platform``'s packages of ``lock`` into ``prefix`` (see the module docstring).
+
+    Pass the ``plan`` from ``prepare_install`` to avoid computing it twice.
+    ``command`` is written into ``conda-meta/history``.
+    """
+    if plan is None:
+        plan = prepare_install(
+            lock,
+            platform,
+            prefix,
+            cache_dir=cache_dir,
+            channel_alias=channel_alias,
+            custom_channels=custom_channels,
+        )
+    if dry_run:
+        return InstallResult(plan, dry_run=True)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    local = fetch_and_verify(plan, progress)
+    timings["fetch_verify"] = time.perf_counter() - start
+    start = time.perf_counter()
+    installed, removed = transaction(plan, local, progress, command)
+    timings["link"] = time.perf_counter() - start
+    return InstallResult(plan, False, installed, removed, timings)
