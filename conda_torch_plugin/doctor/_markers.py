@@ -12,8 +12,8 @@ import re
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin.compat import VersionSpec, compare_versions, cuda_major
-from conda_torch_plugin.doctor._prefix import major_minor
 from conda_torch_plugin.doctor._report import Finding
+from conda_torch_plugin.flavour import major_minor
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -13,8 +13,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conda_torch_plugin.doctor._prefix import major_minor, public_version, python_path
+from conda_torch_plugin.doctor._prefix import public_version, python_path
 from conda_torch_plugin.doctor._report import Finding
+from conda_torch_plugin.flavour import major_minor
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

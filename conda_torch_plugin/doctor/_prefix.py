@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.doctor._report import Finding, NotAnEnvironment
-
-# major_minor is flavour's; _markers, _pip and _runtime still import it from here.
 from conda_torch_plugin.flavour import Flavour, major_minor, torch_flavour
 from conda_torch_plugin.recipes import PLATFORMS
 

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.compat import how_runs
 from conda_torch_plugin.doctor._machine import uncovered_fix
-from conda_torch_plugin.doctor._prefix import major_minor, public_version, python_path
+from conda_torch_plugin.doctor._prefix import public_version, python_path
 from conda_torch_plugin.doctor._report import Finding
+from conda_torch_plugin.flavour import major_minor
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
