@@ -32,10 +32,11 @@ def test_conda_runs_a_plan() -> None:
     assert "cpuonly" in plan["specs"]
 
 
-def test_conda_create_dry_run_changes_nothing(tmp_path) -> None:
+def test_conda_create_dry_run_changes_nothing(tmp_path, package_channels) -> None:
     prefix = tmp_path / "env"
     result = _conda(
         "torch-env", "create", "-p", str(prefix), "--cuda", "12.4", "--gpu-arch", "8.6",
+        "--platform", "linux-64", "--channel-alias", package_channels.as_uri(),
         "--dry-run", "-f", str(tmp_path / "environment.yml"),
     )
     assert result.returncode == 0, result.stderr
