@@ -291,7 +291,7 @@ def render_install_plan(plan: InstallPlan, check: MachineCheck | None) -> str:
         f"{format_size(plan.total_bytes)} in total; {plan.download_count} to download "
         f"({format_size(plan.download_bytes)}).",
         "",
-        table(rows, ("name", "version", "build", "size", "")),
+        table(rows, ("name", "version", "build", "size", "from")),
     ]
     return "\n".join(lines)
 
