@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import ctypes
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from support.cli import run_cli, run_cli_json
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable
 
 H100 = ("NVIDIA H100 80GB HBM3", "9.0", 81559)
@@ -30,22 +30,11 @@ FALLBACK_SOURCE = "proc" if Path("/proc/driver/nvidia/version").exists() else "n
 def run_detect(
     env: dict[str, str], *args: str, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch_plugin", "detect", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_cli("detect", *args, env=env, cwd=cwd)
 
 
 def detect_json(env: dict[str, str], *args: str, cwd: Path | None = None) -> dict[str, Any]:
-    result = run_detect(env, "--json", *args, cwd=cwd)
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    return json.loads(result.stdout)
+    return run_cli_json("detect", "--json", *args, env=env, cwd=cwd)
 
 
 def uuid(index: int) -> str:
@@ -231,6 +220,19 @@ def test_bad_cuda_flag(fake_nvml_env: Callable[..., dict[str, str]], flag: str) 
     assert "Traceback" not in result.stderr
 
 
+def detect_json_through_nvidia_smi(
+    fake_nvml_env: Callable[..., dict[str, str]], folder: Path
+) -> dict[str, Any]:
+    """``detect --json`` with NVML unable to load and the fake nvidia-smi in ``folder`` on PATH."""
+    # Init error 12 is what pynvml raises when libnvidia-ml.so.1 cannot be loaded;
+    # unlike removing the library it also holds on a machine with a real driver.
+    env = fake_nvml_env(init_error=12)
+    env["PATH"] = f"{folder}:{env['PATH']}"
+    report = detect_json(env)
+    assert report["source"] == "nvidia-smi"
+    return report
+
+
 def test_nvidia_smi_fallback(
     fake_nvml_env: Callable[..., dict[str, str]], fake_nvidia_smi: Callable[..., Path]
 ) -> None:
@@ -239,16 +241,8 @@ def test_nvidia_smi_fallback(
         "1, NVIDIA GeForce RTX 3090, GPU-2222, 8.6, 24576, 550.54.15\n",
         cuda="12.4",
     )
-    # Init error 12 is what pynvml raises when libnvidia-ml.so.1 cannot be loaded;
-    # unlike removing the library it also holds on a machine with a real driver.
-    env = fake_nvml_env(init_error=12)
-    env["PATH"] = f"{folder}:{env['PATH']}"
-    report = detect_json(env)
-    assert (report["source"], report["driver_version"], report["cuda_version"]) == (
-        "nvidia-smi",
-        "550.54.15",
-        "12.4",
-    )
+    report = detect_json_through_nvidia_smi(fake_nvml_env, folder)
+    assert (report["driver_version"], report["cuda_version"]) == ("550.54.15", "12.4")
     assert [(g["name"], g["compute_capability"], g["uuid"]) for g in report["gpus"]] == [
         ("NVIDIA GeForce RTX 4090", "8.9", "GPU-1111"),
         ("NVIDIA GeForce RTX 3090", "8.6", "GPU-2222"),
@@ -265,14 +259,8 @@ def test_old_nvidia_smi(
     folder = fake_nvidia_smi(
         "", compute_cap=False, cuda="11.4", old_csv="0, Tesla T4, GPU-3333, 15109, 470.82.01\n"
     )
-    env = fake_nvml_env(init_error=12)
-    env["PATH"] = f"{folder}:{env['PATH']}"
-    report = detect_json(env)
-    assert (report["source"], report["driver_version"], report["cuda_version"]) == (
-        "nvidia-smi",
-        "470.82.01",
-        "11.4",
-    )
+    report = detect_json_through_nvidia_smi(fake_nvml_env, folder)
+    assert (report["driver_version"], report["cuda_version"]) == ("470.82.01", "11.4")
     assert report["gpus"] == [
         {
             "index": 0,

@@ -9,11 +9,10 @@ developer's ~/.local cannot change a verdict.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from support.cli import run_cli, run_cli_json
 from support.prefixes import (
     conda_forge_env,
     fake_torch,
@@ -25,6 +24,7 @@ from support.prefixes import (
 )
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Callable
     from pathlib import Path
 
@@ -36,22 +36,11 @@ RTX5090 = ("NVIDIA GeForce RTX 5090", "12.0", 32607)
 def run_doctor(
     env: dict[str, str], *args: str, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch_plugin", "doctor", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli("doctor", *args, env=env, cwd=cwd)
 
 
 def doctor_json(env: dict[str, str], *args: str, status: int) -> dict[str, Any]:
-    result = run_doctor(env, "--json", *args)
-    assert result.returncode == status, result.stderr
-    assert "Traceback" not in result.stderr
-    return json.loads(result.stdout)
+    return run_cli_json("doctor", "--json", *args, env=env, status=status)
 
 
 @pytest.fixture

@@ -6,15 +6,14 @@ channels of tests/support/packages.py (served as file:// channels).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 import pytest
+from support.cli import run_cli
 from support.packages import archive_path, copy_channels, corrupt_archive
+from support.trees import snapshot
 
 from conda_torch_plugin.cli import main
 from conda_torch_plugin.compat import current_platform
@@ -48,15 +47,6 @@ def cuda_lockfile(package_channels, tmp_path_factory) -> Path:
     return make_lock(tmp_path_factory.mktemp("cuda-lock"), package_channels)
 
 
-def snapshot(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        if p.is_file()
-        else "dir"
-        for p in sorted(root.rglob("*"))
-    }
-
-
 @pytest.fixture
 def run(fake_nvml_env, tmp_path):
     """run(*args, gpus=..., driver=..., cuda=..., extra=...) -> CompletedProcess.
@@ -64,25 +54,16 @@ def run(fake_nvml_env, tmp_path):
     stdin is not a terminal, as in CI.
     """
 
-    def run_cli(*args: str, gpus=(H100,), driver="550.54.15", cuda="12.4", extra=None):
+    def run_install(*args: str, gpus=(H100,), driver="550.54.15", cuda="12.4", extra=None):
         env = fake_nvml_env(
             driver=driver,
             cuda=cuda,
             gpus=gpus,
             extra={"CONDA_TORCH_ENV_CACHE_DIR": str(tmp_path / "cache"), **(extra or {})},
         )
-        return subprocess.run(
-            [sys.executable, "-m", "conda_torch_plugin", "install", *args],
-            env=env,
-            cwd=tmp_path,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return run_cli("install", *args, env=env, cwd=tmp_path)
 
-    return run_cli
+    return run_install
 
 
 def test_install_on_a_machine_that_can_run_it(run, cuda_lockfile, tmp_path):
@@ -300,12 +281,6 @@ def test_installer_conda_runs_conda_create_with_an_explicit_file(run, cuda_lockf
 
 
 def test_help_documents_the_default_envs_folder():
-    result = subprocess.run(
-        [sys.executable, "-m", "conda_torch_plugin", "install", "--help"],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "COLUMNS": "100"},
-    )
+    result = run_cli("install", "--help", env={**os.environ, "COLUMNS": "100"})
     assert result.returncode == 0
     assert "CONDA_TORCH_ENV_ENVS_DIR" in result.stdout and "~/.conda/envs" in result.stdout

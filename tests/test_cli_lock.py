@@ -4,31 +4,20 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 
 import pytest
-from support.repodata import virtual_packages_for, write_environment, write_virtual_packages
+from support.cli import run_cli
+from support.lock_projects import CUDA_124, THREE, make_project
+from support.repodata import virtual_packages_for, write_virtual_packages
 
 from conda_torch_plugin.cli import main
-
-CHANNELS = ["pytorch", "nvidia", "conda-forge"]
-THREE = ["linux-64", "win-64", "osx-arm64"]
-CUDA_124 = [
-    "python=3.12",
-    "pytorch=2.5.1",
-    "torchvision=0.20.1",
-    "torchaudio=2.5.1",
-    "pytorch-cuda=12.4  # [linux]",
-    "pytorch-cuda=12.4  # [win]",
-]
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch):
-    write_environment(tmp_path / "environment.yml", CHANNELS, CUDA_124, platforms=THREE)
-    write_virtual_packages(tmp_path / "virtual-packages.yml", virtual_packages_for("12.4"))
+    make_project(tmp_path, CUDA_124)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -111,20 +100,15 @@ def test_error_in_json_mode(project, capsys):
 def test_lockfile_and_vp_options(project, channel_tree, capsys):
     (project / "vp").mkdir()
     os.replace(project / "virtual-packages.yml", project / "vp" / "cuda.yml")
-    status = main(
-        [
-            "lock",
-            "--channel-alias",
-            channel_tree.alias,
-            "--lockfile",
-            "out.yml",
-            "--virtual-package-spec",
-            "vp/cuda.yml",
-            "--platform",
-            "linux-64",
-            "--json",
-        ]
-    )
+    options = [
+        "--lockfile",
+        "out.yml",
+        "--virtual-package-spec",
+        "vp/cuda.yml",
+        "--platform",
+        "linux-64",
+    ]
+    status = main(["lock", "--channel-alias", channel_tree.alias, *options, "--json"])
     assert status == 0
     data = json.loads(capsys.readouterr().out)
     assert data["lockfile"] == "out.yml" and list(data["platforms"]) == ["linux-64"]
@@ -134,32 +118,7 @@ def test_lockfile_and_vp_options(project, channel_tree, capsys):
         "#     conda torch-env lock --lockfile out.yml --platform linux-64 "
         "--virtual-package-spec vp/cuda.yml --channel-alias"
     ) in text
-    assert (
-        main(
-            [
-                "lock",
-                "--check",
-                "--lockfile",
-                "out.yml",
-                "--virtual-package-spec",
-                "vp/cuda.yml",
-                "--platform",
-                "linux-64",
-            ]
-        )
-        == 0
-    )
-
-
-def _run(args, cwd, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch_plugin", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    assert main(["lock", "--check", *options]) == 0
 
 
 def test_conda_lock_solver_without_conda_fails_fast(project):
@@ -167,7 +126,7 @@ def test_conda_lock_solver_without_conda_fails_fast(project):
     env = {k: v for k, v in os.environ.items() if k != "CONDA_EXE"}
     env["PATH"] = str(project / "no-bin")
     started = time.perf_counter()
-    done = _run(["lock", "--solver", "conda-lock"], project, env)
+    done = run_cli("lock", "--solver", "conda-lock", cwd=project, env=env)
     elapsed = time.perf_counter() - started
     assert done.returncode == 1
     assert elapsed < 2.0, elapsed
@@ -177,7 +136,7 @@ def test_conda_lock_solver_without_conda_fails_fast(project):
 
 
 def test_no_progress_when_not_a_terminal(project, channel_tree):
-    done = _run(["lock", "--channel-alias", channel_tree.alias], project)
+    done = run_cli("lock", "--channel-alias", channel_tree.alias, cwd=project)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert "wrote conda-lock.yml" in done.stdout

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
-
-from conda_torch_plugin.cli import main
+from support.cli import run_cli, run_main
 
 
 @pytest.fixture(autouse=True)
@@ -18,9 +15,7 @@ def _no_cuda_override(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(["plan", *argv])
-    out, err = capsys.readouterr()
-    return status, out, err
+    return run_main(capsys, "plan", *argv)
 
 
 @pytest.mark.parametrize(
@@ -141,23 +136,7 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]
 
 def test_console_route_in_a_subprocess() -> None:
     env = {k: v for k, v in os.environ.items() if k != "CONDA_OVERRIDE_CUDA"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "conda_torch_plugin",
-            "plan",
-            "--cpu",
-            "--platform",
-            "osx-arm64",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
+    done = run_cli("plan", "--cpu", "--platform", "osx-arm64", "--json", env=env)
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert (data["compute"], data["specs"]) == (

@@ -11,8 +11,9 @@ import json
 from typing import TYPE_CHECKING
 
 import pytest
+from support.cli import run_main
 
-from conda_torch_plugin.cli import build_parser, main
+from conda_torch_plugin.cli import build_parser
 from conda_torch_plugin.cli.write import regenerate_command
 
 if TYPE_CHECKING:
@@ -28,9 +29,7 @@ def _no_override(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    status = main(["write", *argv])
-    out, err = capsys.readouterr()
-    return status, out, err
+    return run_main(capsys, "write", *argv)
 
 
 def files(folder: Path) -> dict[str, bytes]:

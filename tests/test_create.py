@@ -6,21 +6,17 @@ detected: the same results on a machine with or without a GPU.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from typing import TYPE_CHECKING
 
 import pytest
+from support.cli import run_main
+from support.trees import snapshot
 
-from conda_torch_plugin.cli import main
 from conda_torch_plugin.compat import current_platform
 from conda_torch_plugin.detect import Detection, Gpu
 from conda_torch_plugin.doctor import diagnose
 from conda_torch_plugin.lockfile import read_lockfile
 from conda_torch_plugin.recipes import load_recipes
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 # The test channels hold linux-64 packages only; create/install target this machine's platform.
 pytestmark = pytest.mark.skipif(
@@ -45,30 +41,20 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def snapshot(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        if p.is_file()
-        else "dir"
-        for p in sorted(root.rglob("*"))
-    }
+@pytest.fixture
+def create(package_channels, capsys):
+    """create(*argv) -> (status, stdout, stderr): ``create ARGV`` in process, from the test
+    channels (``--channel-alias``)."""
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        return run_main(capsys, "create", *argv, "--channel-alias", package_channels.as_uri())
+
+    return run
 
 
-def test_create_end_to_end(workdir, package_channels, capsys):
+def test_create_end_to_end(workdir, create):
     prefix = workdir / "env"
-    status = main(
-        [
-            "create",
-            "-p",
-            str(prefix),
-            *SM86,
-            "--channel-alias",
-            package_channels.as_uri(),
-            "--yes",
-            "--json",
-        ]
-    )
-    out = capsys.readouterr().out
+    status, out, _ = create("-p", str(prefix), *SM86, "--yes", "--json")
     assert status == 0
     report = json.loads(out)
     assert (report["plan"]["pytorch"], report["plan"]["cuda"]) == ("2.5.1", "12.4")
@@ -93,44 +79,20 @@ def test_create_end_to_end(workdir, package_channels, capsys):
     assert verdict.flavour is not None and verdict.flavour.cuda == "12.4"
 
 
-def test_create_cpu(workdir, package_channels, capsys):
+def test_create_cpu(workdir, create):
     prefix = workdir / "cpu-env"
-    status = main(
-        [
-            "create",
-            "-p",
-            str(prefix),
-            "--cpu",
-            "--platform",
-            "linux-64",
-            "--channel-alias",
-            package_channels.as_uri(),
-            "--yes",
-        ]
-    )
-    out = capsys.readouterr().out
+    status, out, _ = create("-p", str(prefix), "--cpu", "--platform", "linux-64", "--yes")
     assert status == 0
     assert "cuda = None" in (prefix / "lib/python3.12/site-packages/torch/version.py").read_text()
     assert (prefix / "conda-meta" / "pytorch-mutex-1.0-cpu.json").is_file()
     assert f"conda activate {prefix}" in out
 
 
-def test_dry_run_writes_nothing(workdir, package_channels, capsys):
+def test_dry_run_writes_nothing(workdir, create):
     (workdir / "environment.yml").write_text(USER_ENV)
     before = snapshot(workdir)
-    status = main(
-        [
-            "create",
-            "-p",
-            str(workdir / "env"),
-            *SM86,
-            "--channel-alias",
-            package_channels.as_uri(),
-            "--dry-run",
-            "--json",
-        ]
-    )
-    report = json.loads(capsys.readouterr().out)
+    status, out, _ = create("-p", str(workdir / "env"), *SM86, "--dry-run", "--json")
+    report = json.loads(out)
     assert status == 0
     assert snapshot(workdir) == before
     assert report["dry_run"] is True
@@ -143,19 +105,8 @@ def test_dry_run_writes_nothing(workdir, package_channels, capsys):
     assert report["check"]["ok"]
 
 
-def test_dry_run_text_shows_the_packages_and_sizes(workdir, package_channels, capsys):
-    status = main(
-        [
-            "create",
-            "-p",
-            str(workdir / "env"),
-            *SM86,
-            "--channel-alias",
-            package_channels.as_uri(),
-            "--dry-run",
-        ]
-    )
-    out = capsys.readouterr().out
+def test_dry_run_text_shows_the_packages_and_sizes(workdir, create):
+    status, out, _ = create("-p", str(workdir / "env"), *SM86, "--dry-run")
     assert status == 0
     assert "Plan: pytorch 2.5.1 (CUDA 12.4 build)" in out
     assert "19 packages" in out and "KB in total" in out
@@ -163,66 +114,36 @@ def test_dry_run_text_shows_the_packages_and_sizes(workdir, package_channels, ca
     assert list(workdir.iterdir()) == []
 
 
-def test_without_yes_and_without_a_terminal_nothing_happens(workdir, package_channels, capsys):
-    status = main(
-        ["create", "-p", str(workdir / "env"), *SM86, "--channel-alias", package_channels.as_uri()]
-    )
-    err = capsys.readouterr().err
+def test_without_yes_and_without_a_terminal_nothing_happens(workdir, create):
+    status, _, err = create("-p", str(workdir / "env"), *SM86)
     assert status == 2
     assert "--yes" in err
     assert list(workdir.iterdir()) == []
 
 
-def test_this_platform_must_be_planned(workdir, package_channels, capsys):
-    status = main(
-        [
-            "create",
-            "-p",
-            str(workdir / "env"),
-            "--cpu",
-            "--platform",
-            "osx-arm64",
-            "--channel-alias",
-            package_channels.as_uri(),
-            "--yes",
-        ]
-    )
-    err = capsys.readouterr().err
+def test_this_platform_must_be_planned(workdir, create):
+    status, _, err = create("-p", str(workdir / "env"), "--cpu", "--platform", "osx-arm64", "--yes")
     assert status == 2
     assert "add --platform linux-64" in err
     assert list(workdir.iterdir()) == []
 
 
-def test_create_by_name(workdir, package_channels, monkeypatch, capsys):
+def test_create_by_name(workdir, create, monkeypatch):
     envs = workdir / "envs"
     monkeypatch.setenv("CONDA_TORCH_ENV_ENVS_DIR", str(envs))
-    status = main(
-        ["create", "-n", "torch", *SM86, "--channel-alias", package_channels.as_uri(), "--yes"]
-    )
-    assert status == 0, capsys.readouterr().err
+    status, _, err = create("-n", "torch", *SM86, "--yes")
+    assert status == 0, err
     assert (envs / "torch" / "conda-meta" / "history").is_file()
     assert "name: torch" in (workdir / "environment.yml").read_text()
 
 
-def test_a_folder_that_is_not_an_environment_is_refused_before_anything_is_written(
-    workdir, package_channels, capsys
-):
+def test_a_folder_that_is_not_an_environment_is_refused_before_anything_is_written(workdir, create):
     (workdir / "project").mkdir()
     (workdir / "project" / "notes.txt").write_text("mine\n")
     before = snapshot(workdir)
-    status = main(
-        [
-            "create",
-            "-p",
-            str(workdir / "project"),
-            *SM86,
-            "--channel-alias",
-            package_channels.as_uri(),
-            "--yes",
-        ]
-    )
+    status, _, err = create("-p", str(workdir / "project"), *SM86, "--yes")
     assert status == 1
-    assert "not a conda environment" in capsys.readouterr().err
+    assert "not a conda environment" in err
     assert snapshot(workdir) == before
 
 

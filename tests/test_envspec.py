@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from support.conda_lock_reference import conda_lock_dependencies
+from support.shared_data import REAL_PYTORCH_REPODATA, needs_real_repodata
 
 from conda_torch_plugin.envspec import (
     DEFAULT_PLATFORMS,
@@ -18,11 +20,6 @@ from conda_torch_plugin.envspec import (
     read_virtual_packages,
 )
 from conda_torch_plugin.errors import EnvFileError
-
-REPODATA = (
-    Path(__file__).resolve().parents[2]
-    / "shared/data/pytorch-channel-2023-10/linux-64/repodata.json"
-)
 
 # Match specs conda's MatchSpec must read exactly as we do (name, version, build, channel),
 # or reject as we do.
@@ -432,21 +429,6 @@ def test_bad_virtual_package_files(tmp_path: Path, text: str, needles: list[str]
         assert needle in message
 
 
-def conda_lock_dependencies(depends: list[str]) -> dict[str, str]:
-    """What conda-lock's conda solver stores for a record's depends (conda_solver.py)."""
-    from conda_lock._vendor.conda.models.match_spec import MatchSpec
-
-    specs: dict[str, list] = {}
-    for dep in depends:
-        ms = MatchSpec(dep)
-        specs.setdefault(ms.name, []).append(ms)
-    result = {}
-    for name, matchspecs in specs.items():
-        merged = matchspecs[0] if len(matchspecs) == 1 else MatchSpec.merge(matchspecs)[0]
-        result[name] = merged.version.spec_str if merged.version is not None else ""
-    return result
-
-
 @pytest.mark.parametrize(
     "depends",
     [
@@ -467,11 +449,9 @@ def test_dependency_dict_as_conda_lock_builds_it(depends: list[str]) -> None:
     assert dependency_version_spec(depends) == conda_lock_dependencies(depends)
 
 
-@pytest.mark.skipif(
-    not REPODATA.exists(), reason=f"{REPODATA} is absent (../shared is not checked out)"
-)
+@needs_real_repodata
 def test_dependency_dicts_of_real_pytorch_channel_records() -> None:
-    records = json.loads(REPODATA.read_text())["packages"].values()
+    records = json.loads(REAL_PYTORCH_REPODATA.read_text())["packages"].values()
     chosen = [
         r for r in records if r["name"] in {"pytorch", "torchvision", "torchaudio", "pytorch-cuda"}
     ]

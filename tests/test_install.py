@@ -6,13 +6,13 @@ import functools
 import hashlib
 import http.server
 import json
-import os
 import threading
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from support.packages import archive_path, copy_channels, corrupt_archive, solved_lock
+from support.trees import snapshot
 
 from conda_torch_plugin.compat import current_platform
 from conda_torch_plugin.detect import Detection, Gpu
@@ -32,20 +32,6 @@ pytestmark = pytest.mark.skipif(
 )
 PLATFORM = "linux-64"
 TORCH_CUDA = "pytorch-2.5.1-py3.12_cuda12.4_cudnn9.1.0_0"
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """Every path under ``root`` with its content hash (or link target): 'byte-identical'."""
-    tree = {}
-    for path in sorted(root.rglob("*")):
-        rel = str(path.relative_to(root))
-        if path.is_symlink():
-            tree[rel] = "link:" + os.readlink(path)
-        elif path.is_file():
-            tree[rel] = hashlib.sha256(path.read_bytes()).hexdigest()
-        else:
-            tree[rel] = "dir"
-    return tree
 
 
 def leftovers(parent: Path) -> list[str]:

@@ -13,11 +13,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from support.cli import run_cli
+from support.lock_projects import CUDA_124, PYTORCH_CHANNELS, THREE, TORCH_251, make_project
 from support.repodata import (
     pytorch_channel_records,
     virtual_packages_for,
     write_channel,
-    write_environment,
     write_virtual_packages,
 )
 
@@ -26,10 +27,6 @@ from conda_torch_plugin.flavour import lock_flavour, torch_flavour
 from conda_torch_plugin.lock import check, lock, regenerate_command
 from conda_torch_plugin.lockfile import read_lockfile
 
-PYTORCH_CHANNELS = ["pytorch", "nvidia", "conda-forge"]
-THREE = ["linux-64", "win-64", "osx-arm64"]
-TORCH_251 = ["python=3.12", "pytorch=2.5.1", "torchvision=0.20.1", "torchaudio=2.5.1"]
-CUDA_124 = [*TORCH_251, "pytorch-cuda=12.4  # [linux]", "pytorch-cuda=12.4  # [win]"]
 CPU = [*TORCH_251, "cpuonly  # [linux]", "cpuonly  # [win]"]
 CONDA_FORGE_129 = [
     "python=3.12",
@@ -42,14 +39,6 @@ CONDA_FORGE_129 = [
 CONDA_LOCK = Path(sys.executable).parent / "conda-lock"
 if not CONDA_LOCK.is_file():  # an interpreter outside the venv that has conda-lock installed
     CONDA_LOCK = Path(shutil.which("conda-lock") or CONDA_LOCK)
-
-
-def make_project(folder: Path, deps, *, channels=PYTORCH_CHANNELS, cuda="12.4", platforms=THREE):
-    folder.mkdir(parents=True, exist_ok=True)
-    env = write_environment(folder / "environment.yml", channels, deps, platforms=platforms)
-    if cuda is not False:
-        write_virtual_packages(folder / "virtual-packages.yml", virtual_packages_for(cuda))
-    return env
 
 
 def do_lock(env, tree, **kwargs):
@@ -158,22 +147,12 @@ def test_no_platforms_anywhere_means_the_three_defaults(tmp_path, channel_tree):
 # -- reproducible, and readable by conda-lock --------------------------------------------------
 
 
-def _cli(args, cwd):
-    return subprocess.run(
-        [sys.executable, "-m", "conda_torch_plugin", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 def test_byte_identical_from_two_working_directories(tmp_path, channel_tree):
     project = tmp_path / "project"
     env = make_project(project, CUDA_124)
     elsewhere = tmp_path / "somewhere" / "else"
     elsewhere.mkdir(parents=True)
-    first = _cli(["lock", "--channel-alias", channel_tree.alias, "--explicit"], cwd=project)
+    first = run_cli("lock", "--channel-alias", channel_tree.alias, "--explicit", cwd=project)
     assert first.returncode == 0, first.stderr
     lock_bytes = (project / "conda-lock.yml").read_bytes()
     explicit_bytes = (project / "conda-linux-64.lock").read_bytes()
@@ -181,8 +160,8 @@ def test_byte_identical_from_two_working_directories(tmp_path, channel_tree):
         path.unlink()
     (project / "conda-lock.yml").unlink(missing_ok=True)
     rel = os.path.relpath(env, elsewhere)
-    second = _cli(
-        ["lock", "-f", rel, "--channel-alias", channel_tree.alias, "--explicit"], cwd=elsewhere
+    second = run_cli(
+        "lock", "-f", rel, "--channel-alias", channel_tree.alias, "--explicit", cwd=elsewhere
     )
     assert second.returncode == 0, second.stderr
     assert (project / "conda-lock.yml").read_bytes() == lock_bytes

@@ -18,18 +18,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from support.repodata import virtual_packages_for, write_environment, write_virtual_packages
+from support.lock_projects import CUDA_124, make_project
 
 RUNS = 20  # of each kind, half through each entry point
 CONSOLE_SCRIPT = Path(sys.executable).parent / "conda-torch-env"
-DEPS = [
-    "python=3.12",
-    "pytorch=2.5.1",
-    "torchvision=0.20.1",
-    "torchaudio=2.5.1",
-    "pytorch-cuda=12.4  # [linux]",
-    "pytorch-cuda=12.4  # [win]",
-]
 
 pytestmark = pytest.mark.slow
 
@@ -41,18 +33,6 @@ def _entry_points() -> list[list[str]]:
     return points
 
 
-def _project(folder: Path, cuda: str) -> Path:
-    folder.mkdir(parents=True)
-    write_environment(
-        folder / "environment.yml",
-        ["pytorch", "nvidia", "conda-forge"],
-        DEPS,
-        platforms=["linux-64", "win-64", "osx-arm64"],
-    )
-    write_virtual_packages(folder / "virtual-packages.yml", virtual_packages_for(cuda))
-    return folder
-
-
 def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         command, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
@@ -62,10 +42,10 @@ def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_exit_status_and_output_are_complete_every_time(tmp_path, channel_tree):
     if not CONSOLE_SCRIPT.is_file():
         pytest.skip(f"console script not installed at {CONSOLE_SCRIPT}")
-    good = _project(tmp_path / "good", "12.4")
-    bad = _project(
-        tmp_path / "bad", "11.8"
-    )  # __cuda 11.8 cannot run pytorch-cuda 12.4: SolverError
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    make_project(good, CUDA_124, cuda="12.4")
+    # __cuda 11.8 cannot run pytorch-cuda 12.4: SolverError
+    make_project(bad, CUDA_124, cuda="11.8")
     jobs = []
     for index in range(RUNS):
         entry = _entry_points()[index % 2]

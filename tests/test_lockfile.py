@@ -11,6 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from support.conda_lock_reference import conda_lock_dependencies
+from support.shared_data import ABSENT_REASON, REAL_PYTORCH_REPODATA, needs_real_repodata
 
 from conda_torch_plugin.errors import LockError
 from conda_torch_plugin.explicit import render_explicit, toposort
@@ -24,10 +26,6 @@ from conda_torch_plugin.lockfile import (
     write_lockfile,
 )
 
-REPODATA = (
-    Path(__file__).resolve().parents[2]
-    / "shared/data/pytorch-channel-2023-10/linux-64/repodata.json"
-)
 CONDA_LOCK = Path(sys.executable).parent / "conda-lock"
 PLATFORMS = ("linux-64", "win-64", "osx-arm64")
 COMMAND = "conda torch-env lock -f environment.yml"
@@ -132,7 +130,7 @@ def real_lock() -> LockFile:
     from rattler import Channel, PackageName, SparseRepoData
 
     sparse = SparseRepoData(
-        Channel("https://conda.anaconda.org/pytorch"), "linux-64", str(REPODATA)
+        Channel("https://conda.anaconda.org/pytorch"), "linux-64", str(REAL_PYTORCH_REPODATA)
     )
     packages = []
     for name in ("pytorch", "torchvision", "torchaudio", "pytorch-cuda", "torchtriton"):
@@ -141,11 +139,6 @@ def real_lock() -> LockFile:
     return LockFile(
         ("linux-64",), ("pytorch",), {"linux-64": "0" * 64}, ("environment.yml",), tuple(packages)
     )
-
-
-needs_repodata = pytest.mark.skipif(
-    not REPODATA.exists(), reason=f"{REPODATA} is absent (../shared is not checked out)"
-)
 
 
 def conda_lock_text(lock: LockFile, path: Path) -> str:
@@ -190,8 +183,8 @@ def body(text: str) -> str:
 
 @pytest.mark.parametrize("which", ["hand", "real"])
 def test_body_is_what_conda_lock_writes(tmp_path: Path, which: str) -> None:
-    if which == "real" and not REPODATA.exists():
-        pytest.skip(f"{REPODATA} is absent (../shared is not checked out)")
+    if which == "real" and not REAL_PYTORCH_REPODATA.is_file():
+        pytest.skip(ABSENT_REASON)
     lock = hand_lock() if which == "hand" else real_lock()
     ours = tmp_path / "conda-lock.yml"
     write_lockfile(lock, ours, command=COMMAND)
@@ -487,27 +480,14 @@ def test_failed_write_leaves_the_old_file(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["conda-lock.yml"]
 
 
-@needs_repodata
+@needs_real_repodata
 def test_locked_package_from_real_records() -> None:
-    from conda_lock._vendor.conda.models.match_spec import MatchSpec
     from rattler import Channel, PackageName, SparseRepoData
 
-    def conda_lock_dependencies(depends: list[str]) -> dict[str, str]:
-        # conda_solver.py: one entry per name, merged specs, the version part only
-        specs: dict[str, list] = {}
-        for dep in depends:
-            ms = MatchSpec(dep)
-            specs.setdefault(ms.name, []).append(ms)
-        result = {}
-        for name, group in specs.items():
-            merged = group[0] if len(group) == 1 else MatchSpec.merge(group)[0]
-            result[name] = merged.version.spec_str if merged.version is not None else ""
-        return result
-
     sparse = SparseRepoData(
-        Channel("https://conda.anaconda.org/pytorch"), "linux-64", str(REPODATA)
+        Channel("https://conda.anaconda.org/pytorch"), "linux-64", str(REAL_PYTORCH_REPODATA)
     )
-    raw = json.loads(REPODATA.read_text())["packages"]
+    raw = json.loads(REAL_PYTORCH_REPODATA.read_text())["packages"]
     records = sparse.load_records(PackageName("pytorch"))
     assert len(records) > 100
     for record in records:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from support.shared_data import real_pytorch_repodata
 
 from conda_torch_plugin.errors import RecipeError
 from conda_torch_plugin.recipes import Recipes, load_recipes, load_recipes_from, recipes_dir
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "recipes"
-REPODATA = (
-    ROOT.parent / "shared" / "data" / "pytorch-channel-2023-10" / "linux-64" / "repodata.json"
-)
 
 
 @pytest.fixture(scope="module")
@@ -370,9 +368,7 @@ def test_mkl_guard_is_data_with_reason_and_source(recipes: Recipes) -> None:
 
 def test_recipes_agree_with_real_pytorch_channel_repodata(recipes: Recipes) -> None:
     """Python builds, CUDA variants and companions of 1.13.0-2.1.0 as the channel had them."""
-    if not REPODATA.is_file():
-        pytest.skip(f"real pytorch-channel repodata not found at {REPODATA}")
-    records = json.loads(REPODATA.read_text())["packages"]
+    records = json.loads(real_pytorch_repodata().read_text())["packages"]
     python: dict[str, set[str]] = defaultdict(set)
     cuda: dict[str, set[str]] = defaultdict(set)
     companions: dict[tuple[str, str], set[str]] = defaultdict(set)

@@ -83,25 +83,18 @@ def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.cli._options import plan_request_from_args
     from conda_torch_plugin.cli.install import (
         InstallBar,
-        after_install,
-        command_line,
         confirm,
+        install_and_report,
         mirror_from_args,
         platform_for,
+        print_dry_run,
         render_install_plan,
-        report_installed,
         require_confirmable,
         target_from_args,
     )
-    from conda_torch_plugin.cli.render import print_json
     from conda_torch_plugin.cli.write import plan_summary
     from conda_torch_plugin.errors import UsageError
-    from conda_torch_plugin.install import (
-        check_machine,
-        install_from_lock,
-        prefix_mode,
-        prepare_install,
-    )
+    from conda_torch_plugin.install import check_machine, prefix_mode, prepare_install
     from conda_torch_plugin.plan import make_plan
     from conda_torch_plugin.recipes import load_recipes
 
@@ -142,15 +135,12 @@ def execute(args: argparse.Namespace) -> int:
             print(render_install_plan(previewed, check))
         if args.dry_run:
             if args.json:
-                print_json(
-                    {
-                        "dry_run": True,
-                        "target": target.to_dict(),
-                        "plan": plan.to_dict(),
-                        **texts,
-                        "check": check.to_dict(),
-                        "install": previewed.to_dict(),
-                    }
+                print_dry_run(
+                    target,
+                    plan=plan.to_dict(),
+                    **texts,
+                    check=check.to_dict(),
+                    install=previewed.to_dict(),
                 )
             else:
                 vp_path = env_path.parent / "virtual-packages.yml"
@@ -182,21 +172,14 @@ def execute(args: argparse.Namespace) -> int:
     install_plan = prepare_install(lock_model, platform, target.prefix)
     if previewed is None and not args.json:
         print(render_install_plan(install_plan, check))
-    result = install_from_lock(
+    install_and_report(
+        args,
         lock_model,
         platform,
-        target.prefix,
-        plan=install_plan,
-        progress=progress,
-        command=command_line(args),
-    )
-    progress.finish()
-    after_install(target)
-    report_installed(
-        args,
         target,
+        install_plan,
         check,
-        result,
+        progress,
         extra={
             "plan": plan.to_dict(),
             "environment_file": str(env_path.absolute()),

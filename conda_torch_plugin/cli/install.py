@@ -105,7 +105,6 @@ def add_install_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from conda_torch_plugin.cli.render import print_json
     from conda_torch_plugin.lockfile import read_lockfile
 
     require_confirmable(args)
@@ -121,7 +120,7 @@ def execute(args: argparse.Namespace) -> int:
     if args.installer == "conda":
         return _install_with_conda(args, lock, platform, target, check, alias, custom)
 
-    from conda_torch_plugin.install import install_from_lock, prepare_install
+    from conda_torch_plugin.install import prepare_install
 
     plan = prepare_install(
         lock, platform, target.prefix, channel_alias=alias, custom_channels=custom
@@ -130,22 +129,10 @@ def execute(args: argparse.Namespace) -> int:
         print(render_install_plan(plan, check))
     if args.dry_run:
         if args.json:
-            print_json(
-                {
-                    "dry_run": True,
-                    "target": target.to_dict(),
-                    "check": check.to_dict(),
-                    "install": plan.to_dict(),
-                }
-            )
+            print_dry_run(target, check=check.to_dict(), install=plan.to_dict())
         return 0
     confirm("Proceed", yes=args.yes)
-    result = install_from_lock(
-        lock, platform, target.prefix, plan=plan, progress=progress, command=command_line(args)
-    )
-    progress.finish()
-    after_install(target)
-    report_installed(args, target, check, result)
+    install_and_report(args, lock, platform, target, plan, check, progress)
     return 0
 
 
@@ -296,6 +283,34 @@ def render_install_plan(plan: InstallPlan, check: MachineCheck | None) -> str:
     return "\n".join(lines)
 
 
+def print_dry_run(target: Target, **fields: object) -> None:
+    """The --json answer of a dry run: ``dry_run``, the target, then ``fields`` in their order."""
+    from conda_torch_plugin.cli.render import print_json
+
+    print_json({"dry_run": True, "target": target.to_dict(), **fields})
+
+
+def install_and_report(
+    args: argparse.Namespace,
+    lock: LockFile,
+    platform: str,
+    target: Target,
+    plan: InstallPlan,
+    check: MachineCheck,
+    progress: InstallBar,
+    extra: dict[str, object] | None = None,
+) -> None:
+    """Install ``plan``, then close the progress bar, register the environment and report it."""
+    from conda_torch_plugin.install import install_from_lock
+
+    result = install_from_lock(
+        lock, platform, target.prefix, plan=plan, progress=progress, command=command_line(args)
+    )
+    progress.finish()
+    after_install(target)
+    report_installed(args, target, check, result, extra)
+
+
 def report_installed(
     args: argparse.Namespace,
     target: Target,
@@ -406,15 +421,7 @@ def _install_with_conda(
     command = [exe, "create", "-p", str(target.prefix), "--file", "EXPLICIT", "--yes"]
     if args.dry_run:
         if args.json:
-            print_json(
-                {
-                    "dry_run": True,
-                    "target": target.to_dict(),
-                    "check": check.to_dict(),
-                    "command": command,
-                    "explicit": text,
-                }
-            )
+            print_dry_run(target, check=check.to_dict(), command=command, explicit=text)
         else:
             print(text)
             print("would run: " + " ".join(shlex.quote(c) for c in command))

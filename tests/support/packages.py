@@ -215,29 +215,21 @@ def _cuda_stack(cuda: str) -> list[Package]:
             depends=(f"cuda-cudart >={cuda},<{upper}", f"libcublas >={cublas},<{cublas_upper}"),
             **nvidia,
         ),
-        Package(
-            name="cuda-cudart",
-            version=component,
-            build="0",
-            depends=(version_pin,),
-            files={f"lib/libcudart.so.{major}": f"fake cudart {component}\n"},
-            **nvidia,
-        ),
-        Package(
-            name="cuda-nvrtc",
-            version=component,
-            build="0",
-            depends=(version_pin,),
-            files={f"lib/libnvrtc.so.{major}": f"fake nvrtc {component}\n"},
-            **nvidia,
-        ),
-        Package(
-            name="libcublas",
-            version=cublas,
-            build="0",
-            depends=(version_pin,),
-            files={f"lib/libcublas.so.{major}": f"fake cublas {cublas}\n"},
-            **nvidia,
+        # One shared library each, pinned to this cuda-version.
+        *(
+            Package(
+                name=name,
+                version=version,
+                build="0",
+                depends=(version_pin,),
+                files={f"lib/lib{lib}.so.{major}": f"fake {lib} {version}\n"},
+                **nvidia,
+            )
+            for name, lib, version in (
+                ("cuda-cudart", "cudart", component),
+                ("cuda-nvrtc", "nvrtc", component),
+                ("libcublas", "cublas", cublas),
+            )
         ),
         Package(
             channel="nvidia",

@@ -34,19 +34,14 @@ import json
 import re
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from support.shared_data import REAL_PYTORCH_REPODATA as REAL_PYTORCH_REPODATA  # for bench/
+from support.shared_data import real_pytorch_repodata
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-REAL_PYTORCH_REPODATA = (
-    PROJECT_ROOT.parent
-    / "shared"
-    / "data"
-    / "pytorch-channel-2023-10"
-    / "linux-64"
-    / "repodata.json"
-)
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PLATFORMS = ("linux-64", "win-64", "osx-arm64")
 TIMESTAMP = 1_730_000_000_000  # fixed: the repodata (and so every lock) is the same every run
@@ -744,12 +739,11 @@ def write_channel_tree(root: Path) -> ChannelTree:
 
 def write_real_channel_tree(root: Path) -> ChannelTree:
     """The real pytorch-channel linux-64 repodata plus generated noarch, nvidia and conda-forge."""
-    if not REAL_PYTORCH_REPODATA.is_file():
-        pytest.skip(f"real pytorch-channel repodata not found at {REAL_PYTORCH_REPODATA}")
+    real = real_pytorch_repodata()
     pytorch_noarch = [r for r in pytorch_channel_records() if r[1]["subdir"] == "noarch"]
     write_channel(root, "pytorch", pytorch_noarch, ("noarch",))
     (root / "pytorch" / "linux-64").mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(REAL_PYTORCH_REPODATA, root / "pytorch" / "linux-64" / "repodata.json")
+    shutil.copyfile(real, root / "pytorch" / "linux-64" / "repodata.json")
     write_channel(root, "nvidia", nvidia_channel_records(), ("linux-64", "win-64", "noarch"))
     write_channel(root, "conda-forge", conda_forge_records(), (*PLATFORMS, "noarch"))
     return ChannelTree(root)
