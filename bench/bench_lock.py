@@ -87,11 +87,13 @@ print(json.dumps({"solve_seconds": result.solve_seconds,
                   "packages": {p: len(s.records) for p, s in result.platforms.items()}}))
 """
 
+# What a `lock` run imports (ruamel.yaml only where environment.yml is outside the
+# layout _yamlblock.fast_load_lines reads), building the CLI parser as the command does.
 LOCK_IMPORTS = (
-    "import conda_torch_plugin.cli, conda_torch_plugin.cli.lock, conda_torch_plugin.lock, "
-    "conda_torch_plugin.solve, conda_torch_plugin.envspec, conda_torch_plugin.content_hash, "
-    "conda_torch_plugin.lockfile, conda_torch_plugin.explicit, conda_torch_plugin.flavour, "
-    "asyncio, rattler, ruamel.yaml"
+    "from conda_torch_plugin.cli import build_parser; build_parser(); "
+    "import conda_torch_plugin.lock, conda_torch_plugin.solve, conda_torch_plugin.envspec, "
+    "conda_torch_plugin.content_hash, conda_torch_plugin.lockfile, conda_torch_plugin.explicit, "
+    "conda_torch_plugin.flavour, conda_torch_plugin.atomic, asyncio, rattler"
 )
 
 

@@ -13,6 +13,7 @@ name the file and line. conda is never imported.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -164,8 +165,8 @@ def dependency_version_spec(depends: Iterable[str]) -> dict[str, str]:
     """
     versions: dict[str, list[str | None]] = {}
     for dep in depends:
-        fields = parse_match_spec(dep)
-        versions.setdefault(fields.name, []).append(fields.version)
+        name, version = _name_and_version(dep)
+        versions.setdefault(name, []).append(version)
     result: dict[str, str] = {}
     for name, specs in versions.items():
         merged: str | None = None
@@ -175,6 +176,14 @@ def dependency_version_spec(depends: Iterable[str]) -> dict[str, str]:
             merged = v if merged is None else normalize_version_spec(",".join(sorted((merged, v))))
         result[name] = merged or ""
     return result
+
+
+@functools.lru_cache(maxsize=16384)
+def _name_and_version(dep: str) -> tuple[str, str | None]:
+    # The same few thousand dependency strings recur across the records of a lock
+    # (and across its platforms): parse each once. A ValueError is not cached.
+    fields = parse_match_spec(dep)
+    return fields.name, fields.version
 
 
 def _parse_version_plus_build(v_plus_b: str) -> tuple[str, str | None]:

@@ -1,11 +1,13 @@
-"""Block-style YAML as PyYAML writes it: a byte-exact writer and a fast reader.
+"""Block-style YAML: a byte-exact writer as PyYAML writes it, and two fast readers.
 
 :func:`emit_yaml` writes what ``yaml.dump(document, sort_keys=False)`` writes for
 the documents a lock file holds (block mappings and sequences of str, int and
 bool), quoting and folding exactly as PyYAML does, so our lock files diff cleanly
 against conda-lock's. :func:`fast_load` reads that block layout back 10-20x
 faster than ruamel's pure-Python loader, or returns None for anything outside it
-so the caller can fall back to ruamel.
+so the caller can fall back to ruamel. :func:`fast_load_lines` does the same for
+environment.yml and virtual-packages.yml, as ruamel's round-trip loader reads
+them (with line numbers).
 
 Neither PyYAML nor ruamel.yaml is imported.
 """
@@ -86,12 +88,74 @@ _ESCAPES = {
 _SIMPLE_PLAIN = re.compile(r"[A-Za-z0-9_/+=<~^$()](?:[!-~]*[!-9;-~])?\Z")
 
 
-def _resolves_to_str(value: str) -> bool:
-    first = value[0] if value else ""
+def _implicit_by_first() -> dict[str, tuple[re.Pattern[str], ...]]:
+    """The implicit-tag patterns to try, by a scalar's first character, as PyYAML's
+    resolver picks them ("" is the empty scalar's entry)."""
+    table: dict[str, tuple[re.Pattern[str], ...]] = {}
     for chars, pattern in _IMPLICIT:
-        if (first in chars if first else chars == "~nN") and pattern.match(value):
-            return False
-    return True
+        for first in chars:
+            table[first] = (*table.get(first, ()), pattern)
+    table[""] = tuple(pattern for chars, pattern in _IMPLICIT if chars == "~nN")
+    return table
+
+
+_IMPLICIT_BY_FIRST = _implicit_by_first()
+
+
+def _resolves_to_str(value: str) -> bool:
+    patterns = _IMPLICIT_BY_FIRST.get(value[:1], ())
+    return not any(pattern.match(value) for pattern in patterns)
+
+
+def _plain_text(value: Any, cache: dict[str, str | None]) -> str | None:
+    """The text of ``value`` when it is written plain and has no space to fold at, else None.
+
+    Such a scalar is written in one piece wherever it stands (what write_plain does
+    for a text without spaces), so the emitter's fast paths may skip the general
+    writers for it. Strings are looked up in ``cache`` first: names, versions,
+    platforms and keys repeat on every package of a lock file.
+    """
+    if isinstance(value, str):
+        text = cache.get(value, "")
+        if text == "":
+            text = value if _SIMPLE_PLAIN.match(value) and _resolves_to_str(value) else None
+            cache[value] = text
+        return text
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return None
+
+
+def _value_text(value: Any, cache: dict[str, str | None]) -> str | None:
+    """What scalar() writes for a mapping value that has no space, or None.
+
+    Without a space there is nothing to fold at, so the text is the same wherever
+    it stands: plain, or single-quoted (``''``, ``'>=1.2'``: dependency versions).
+    Anything else (spaces, line breaks, double quotes) is left to the general writers.
+    """
+    if isinstance(value, str):
+        text = cache.get(value, "")
+        if text == "":
+            text = _inline_value(value)
+            cache[value] = text
+        return text
+    return _plain_text(value, cache)
+
+
+def _inline_value(value: str) -> str | None:
+    # scalar()'s choice for a value (not a key), for a text without spaces or breaks.
+    if _SIMPLE_PLAIN.match(value) and _resolves_to_str(value):
+        return value
+    if " " in value or any(ch in _BREAKS for ch in value):
+        return None
+    analysis = _analyze(value)
+    if analysis.allow_block_plain and _resolves_to_str(value):
+        return value
+    if analysis.allow_single_quoted:
+        return "'" + value.replace("'", "''") + "'"
+    return None
 
 
 @dataclass
@@ -177,6 +241,8 @@ class _Emitter:
         self.column = 0
         self.whitespace = True
         self.indention = True
+        self.plain: dict[str, str | None] = {}  # _plain_text's cache (keys)
+        self.values: dict[str, str | None] = {}  # _value_text's cache
 
     # -- nodes
     def node(self, value: Any, *, mapping: bool = False, simple_key: bool = False) -> None:
@@ -186,11 +252,36 @@ class _Emitter:
                 self.write_indicator("}", False)
                 return
             self.increase_indent(flow=False)
+            plain = self.plain
+            indent = self.indent or 0
+            line_break = "\n" + " " * indent
             for key, item in value.items():
-                self.write_indent()
-                self.scalar(key, simple_key=True)
-                self.write_indicator(":", False)
-                self.node(item, mapping=True)
+                key_text = _plain_text(key, plain)
+                if key_text is None:
+                    self.write_indent()
+                    self.scalar(key, simple_key=True)
+                    self.write_indicator(":", False)
+                    self.node(item, mapping=True)
+                    continue
+                # Fast path: the same bytes and state as write_indent() + scalar(key) +
+                # write_indicator(":") (+ scalar(item) for a value without spaces), in
+                # one write. Past the first key, write_indent() always breaks the line.
+                if self.indention:
+                    self.write_indent()
+                    head = key_text if self.whitespace else " " + key_text
+                    column = self.column + len(head)
+                else:
+                    head = line_break + key_text
+                    column = indent + len(key_text)
+                item_text = (
+                    None if isinstance(item, (dict, list)) else _value_text(item, self.values)
+                )
+                tail = ":" if item_text is None else ": " + item_text
+                self.out.append(head + tail)
+                self.column = column + len(tail)
+                self.whitespace = self.indention = False
+                if item_text is None:
+                    self.node(item, mapping=True)
             self.indent = self.indents.pop()
         elif isinstance(value, list):
             if not value:
@@ -212,7 +303,7 @@ class _Emitter:
             self.write_plain("true" if value else "false", split=not simple_key)
         elif isinstance(value, int):
             self.write_plain(str(value), split=not simple_key)
-        elif isinstance(value, str) and _SIMPLE_PLAIN.match(value) and _resolves_to_str(value):
+        elif isinstance(value, str) and _plain_text(value, self.plain) is not None:
             # The common case (names, versions, URLs, hashes): no spaces, so no folding.
             self.write_plain(value, split=False)
         elif isinstance(value, str):
@@ -559,3 +650,147 @@ def _fast_double_quoted(text: str) -> str:
         else:
             raise _NotFast
     return "".join(out)
+
+
+# A reader for environment.yml and virtual-packages.yml as `conda torch-env write`
+# and most people lay them out: block mappings and sequences of strings, with
+# comments. It gives what ruamel's round-trip loader gives, with the line of every
+# key and item (``.lc.key(k)[0]``, ``.lc.item(i)[0]``: what envspec reads of
+# CommentedMap/CommentedSeq), or None for anything it is not sure of, and then the
+# caller parses with ruamel; the common case skips ruamel's import and parse
+# (about 10 ms). A scalar is taken only where ruamel reads a string for certain:
+# never one that could be a number, bool, null or date, nor a flow collection,
+# anchor, tag, escape, block or multi-line scalar, empty item, tab or non-ASCII.
+_RT_KEY_LINE = re.compile(r"([A-Za-z_][A-Za-z0-9_.-]{0,127}):(?:[ ]+(.*))?\Z")
+_RT_NOT_STR = re.compile(
+    r"(?:y|Y|n|N|yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|true|True|TRUE|false|False|FALSE"
+    r"|null|Null|NULL)\Z"
+)
+_RT_UNSAFE_FIRST = frozenset("-?:,[]{}#&*!|>'\"%@`+.~<=0123456789")
+
+
+class _Lines:
+    """The part of ruamel's ``.lc`` we read: (line, column) of each key or item."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, tuple[int, int]] = {}
+        self.items: list[tuple[int, int]] = []
+
+    def key(self, key: str) -> tuple[int, int]:
+        return self.keys[key]
+
+    def item(self, index: int) -> tuple[int, int]:
+        return self.items[index]
+
+
+class _LineMapping(dict[str, Any]):
+    """A mapping read by :func:`fast_load_lines`, with the line of each key in ``lc``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lc = _Lines()
+
+
+class _LineSequence(list[Any]):
+    """A sequence read by :func:`fast_load_lines`, with the line of each item in ``lc``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lc = _Lines()
+
+
+# (line number, indent, content without its comment)
+_Line = tuple[int, int, str]
+
+
+def fast_load_lines(text: str) -> Any:
+    """What ruamel's round-trip loader reads from ``text``, or None where unsure."""
+    lines: list[_Line] = []
+    for number, raw in enumerate(text.split("\n")):
+        if not (raw.isascii() and raw.isprintable()):  # tabs, CR, form feeds ...
+            return None
+        content = raw.strip(" ")
+        if not content or content.startswith("#"):
+            continue
+        if raw.startswith(("---", "...", "%")):
+            return None
+        comment = content.find(" #")
+        if comment >= 0:
+            content = content[:comment].rstrip(" ")
+        lines.append((number, len(raw) - len(raw.lstrip(" ")), content))
+    if not lines or lines[0][1] != 0:
+        return None
+    try:
+        value, end = _rt_node(lines, 0)
+    except _NotFast:
+        return None
+    return value if end == len(lines) else None
+
+
+def _rt_node(lines: list[_Line], i: int) -> tuple[Any, int]:
+    if _is_item(lines[i][2]):
+        return _rt_sequence(lines, i, lines[i][1])
+    return _rt_mapping(lines, i, lines[i][1])
+
+
+def _rt_mapping(lines: list[_Line], i: int, indent: int) -> tuple[_LineMapping, int]:
+    result = _LineMapping()
+    while i < len(lines) and lines[i][1] == indent and not _is_item(lines[i][2]):
+        number, _, content = lines[i]
+        m = _RT_KEY_LINE.match(content)
+        if m is None or _RT_NOT_STR.match(m[1]) or m[1] in result:
+            raise _NotFast  # a duplicate key: ruamel says where
+        key, rest = m[1], m[2]
+        result.lc.keys[key] = (number, indent)
+        i += 1
+        if rest is None:
+            if i < len(lines) and (
+                lines[i][1] > indent or (lines[i][1] == indent and _is_item(lines[i][2]))
+            ):
+                result[key], i = _rt_node(lines, i)
+            else:
+                result[key] = None
+        else:
+            result[key] = _rt_scalar(rest)
+            if i < len(lines) and lines[i][1] > indent:
+                raise _NotFast  # a scalar continued on the next line
+    return result, i
+
+
+def _rt_sequence(lines: list[_Line], i: int, indent: int) -> tuple[_LineSequence, int]:
+    result = _LineSequence()
+    while i < len(lines) and lines[i][1] == indent and _is_item(lines[i][2]):
+        number, _, content = lines[i]
+        body = content[1:].lstrip(" ")
+        column = indent + len(content) - len(body)
+        if not body or _is_item(body):
+            raise _NotFast  # an empty item, or a sequence in a sequence
+        result.lc.items.append((number, column))
+        if _RT_KEY_LINE.match(body):
+            # "- key: value": a mapping starting on the item's line, at the key's column
+            lines[i] = (number, column, body)
+            item, i = _rt_mapping(lines, i, column)
+        else:
+            item = _rt_scalar(body)
+            i += 1
+            if i < len(lines) and lines[i][1] > indent:
+                raise _NotFast
+        result.append(item)
+    return result, i
+
+
+def _rt_scalar(text: str) -> str:
+    if text[0] in "\"'":
+        quote = text[0]
+        inner = text[1:-1]
+        if len(text) < 2 or text[-1] != quote or quote in inner or "\\" in inner:
+            raise _NotFast
+        return inner
+    if (
+        text[0] in _RT_UNSAFE_FIRST
+        or _RT_NOT_STR.match(text)
+        or text.endswith(":")
+        or any(s in text for s in (": ", "#", "[", "]", "{", "}", "  "))
+    ):
+        raise _NotFast
+    return text

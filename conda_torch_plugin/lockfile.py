@@ -100,10 +100,9 @@ def locked_package_from_record(record: Any, platform: str) -> LockedPackage:
     from conda_torch_plugin._condaspec import dependency_version_spec
 
     name = record.name.normalized
-    if record.md5 is None or record.sha256 is None:
-        missing = " and ".join(
-            h for h, v in (("md5", record.md5), ("sha256", record.sha256)) if v is None
-        )
+    md5, sha256 = record.md5, record.sha256  # each access copies the bytes out of rattler
+    if md5 is None or sha256 is None:
+        missing = " and ".join(h for h, v in (("md5", md5), ("sha256", sha256)) if v is None)
         raise LockError(
             f"{record.file_name} has no {missing} in its channel's repodata: it cannot be locked",
             hints=["re-index the channel so that every record has md5 and sha256"],
@@ -118,8 +117,8 @@ def locked_package_from_record(record: Any, platform: str) -> LockedPackage:
         build=str(record.build),
         platform=platform,
         url=strip_credentials(str(record.url)),
-        md5=record.md5.hex(),
-        sha256=record.sha256.hex(),
+        md5=md5.hex(),
+        sha256=sha256.hex(),
         dependencies=dependencies,
     )
 
