@@ -88,7 +88,7 @@ print(json.dumps({"solve_seconds": result.solve_seconds,
 """
 
 # What a `lock` run imports (ruamel.yaml only where environment.yml is outside the
-# layout _yamlblock.fast_load_lines reads), building the CLI parser as the command does.
+# layout _yaml_reader.fast_load_lines reads), building the CLI parser as the command does.
 LOCK_IMPORTS = (
     "from conda_torch_plugin.cli import build_parser; build_parser(); "
     "import conda_torch_plugin.lock, conda_torch_plugin.solve, conda_torch_plugin.envspec, "

@@ -32,13 +32,13 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from support.repodata import (  # noqa: E402 (the test tables are the single source)
     PLATFORMS,
-    REAL_PYTORCH_REPODATA,
     conda_forge_records,
     nvidia_channel_records,
     pytorch_channel_records,
     record,
     write_channel,
 )
+from support.shared_data import REAL_PYTORCH_REPODATA  # noqa: E402
 
 GENERATOR_VERSION = "2"
 CORE = 200

@@ -35,7 +35,7 @@ from conda_torch_plugin._condaspec import (
     parse_match_spec,
 )
 from conda_torch_plugin._pipspec import PipDependency, marker_applies, parse_pip_requirement
-from conda_torch_plugin._yamlblock import fast_load_lines
+from conda_torch_plugin._yaml_reader import fast_load_lines
 from conda_torch_plugin.errors import EnvFileError
 
 if TYPE_CHECKING:
@@ -533,7 +533,7 @@ def _load_yaml(path: Path, text: str, line_map: list[int]) -> Any:
     """Parse ``text`` (round-trip, for line numbers).
 
     ``line_map[i]`` is the index in the file of the text's line i. The common
-    layout is read without ruamel (:func:`~conda_torch_plugin._yamlblock.fast_load_lines`
+    layout is read without ruamel (:func:`~conda_torch_plugin._yaml_reader.fast_load_lines`
     gives what ruamel gives, or None), saving its import and parse: about 10 ms.
     """
     fast = fast_load_lines(text)

@@ -10,8 +10,9 @@ against the other. The same :class:`LockFile` always gives the same bytes.
 Credentials never reach the file: tokens (``/t/<token>/``) and ``user:password@``
 are removed from every channel and package URL.
 
-The YAML itself is written and read by :mod:`conda_torch_plugin._yamlblock`, without
-importing conda_lock (0.4 s of imports) or PyYAML.
+The YAML itself is written by :mod:`conda_torch_plugin._yaml_writer` and read by
+:mod:`conda_torch_plugin._yaml_reader`, without importing conda_lock (0.4 s of imports)
+or PyYAML.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conda_torch_plugin._yamlblock import emit_yaml, fast_load
+from conda_torch_plugin._yaml_reader import fast_load
+from conda_torch_plugin._yaml_writer import emit_yaml
 from conda_torch_plugin.errors import LockError
 
 if TYPE_CHECKING:

@@ -19,9 +19,9 @@ SUMMARY = "Detect the GPU, then plan, write, lock and install a working PyTorch 
 
 
 def _configure_parser(parser: ArgumentParser) -> None:
-    from conda_torch_plugin.cli import configure_parser
+    from conda_torch_plugin.cli import configure_conda_parser
 
-    configure_parser(parser, inside_conda=True)
+    configure_conda_parser(parser)
 
 
 def _action(args: Namespace) -> int:

@@ -11,9 +11,12 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 HEAVY = ("pynvml", "rattler", "conda_lock", "ruamel", "pydantic")
 
@@ -33,7 +36,8 @@ CORE_MODULES = (
     "conda_torch_plugin._pipspec",
     "conda_torch_plugin.content_hash",
     "conda_torch_plugin.lockfile",
-    "conda_torch_plugin._yamlblock",
+    "conda_torch_plugin._yaml_writer",
+    "conda_torch_plugin._yaml_reader",
     "conda_torch_plugin.explicit",
     "conda_torch_plugin.channels",
     "conda_torch_plugin.solve",
@@ -48,7 +52,7 @@ CORE_MODULES = (
 
 # A stand-in for conda's plugin API (conda is not installable from PyPI): the
 # two names plugin.py imports, with the shapes conda gives them.
-FAKE_CONDA_PLUGINS = '''
+FAKE_CONDA_PLUGINS = """
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -61,7 +65,7 @@ class CondaSubcommand:
     summary: str
     action: Callable
     configure_parser: Optional[Callable] = None
-'''
+"""
 
 
 def _run(code: str, *, pythonpath: Path | None = None) -> dict:
@@ -103,21 +107,69 @@ def test_plugin_module_imports_nothing_heavy(fake_conda: Path) -> None:
 
 
 def test_building_the_subcommand_parser_stays_lean(fake_conda: Path) -> None:
-    """conda builds the parser for `conda torch-env --help`: still nothing heavy."""
+    """conda builds every plugin's parser on every command: no verb module, nothing heavy."""
     result = _run(
         f"""
         import argparse, json, sys
         import conda_torch_plugin.plugin as plugin
         (sub,) = list(plugin.conda_subcommands())
-        parser = argparse.ArgumentParser(prog="conda torch-env")
+        # as conda does: a subparser without help, configure_parser, then conda's -h/--help
+        parser = argparse.ArgumentParser(prog="conda torch-env", add_help=False)
         sub.configure_parser(parser)
+        parser.add_argument("-h", "--help", action="help")
         args = parser.parse_args(["plan", "--cpu", "--platform", "linux-64"])
-        print(json.dumps({{"name": sub.name, "verb": args.verb,
+        loaded = sorted(m for m in sys.modules if m.startswith("conda_torch_plugin.cli."))
+        print(json.dumps({{"name": sub.name, "verb": args.verb, "argv": args.argv,
+                          "verb_modules": loaded,
                           "heavy": sorted(m for m in {HEAVY!r} if m in sys.modules)}}))
         """,
         pythonpath=fake_conda,
     )
-    assert result == {"name": "torch-env", "verb": "plan", "heavy": []}
+    assert result == {
+        "name": "torch-env",
+        "verb": "plan",
+        "argv": ["--cpu", "--platform", "linux-64"],
+        "verb_modules": [],
+        "heavy": [],
+    }
+
+
+def test_conda_action_runs_the_full_cli(fake_conda: Path) -> None:
+    """What conda hands the action is parsed by the full parser and run."""
+    result = _run(
+        """
+        import argparse, contextlib, io, json
+        import conda_torch_plugin.plugin as plugin
+        (sub,) = list(plugin.conda_subcommands())
+        parser = argparse.ArgumentParser(prog="conda torch-env", add_help=False)
+        sub.configure_parser(parser)
+        parser.add_argument("-h", "--help", action="help")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            status = sub.action(parser.parse_args(
+                ["plan", "--cpu", "--platform", "linux-64", "--json"]))
+        plan = json.loads(out.getvalue())
+        help_out = io.StringIO()
+        with contextlib.redirect_stdout(help_out):
+            help_status = sub.action(parser.parse_args(["plan", "--help"]))
+        with contextlib.redirect_stderr(io.StringIO()):
+            bad_status = sub.action(parser.parse_args(["plan", "--cuda", "twelve"]))
+        print(json.dumps({"status": status, "compute": plan["compute"],
+                          "cpuonly": "cpuonly" in plan["specs"], "help_status": help_status,
+                          "help_prog": help_out.getvalue().startswith(
+                              "usage: conda torch-env plan"),
+                          "bad_status": bad_status}))
+        """,
+        pythonpath=fake_conda,
+    )
+    assert result == {
+        "status": 0,
+        "compute": "cpu",
+        "cpuonly": True,
+        "help_status": 0,
+        "help_prog": True,
+        "bad_status": 2,
+    }
 
 
 @pytest.mark.parametrize("module", CORE_MODULES)

@@ -591,7 +591,7 @@ TRICKY = [
 def test_yaml_quoting_is_pyyamls() -> None:
     import yaml
 
-    from conda_torch_plugin._yamlblock import emit_yaml
+    from conda_torch_plugin._yaml_writer import emit_yaml
 
     docs = [{"key": value, "list": [value], value or "k": {"deep": value}} for value in TRICKY]
     rng = random.Random(0)

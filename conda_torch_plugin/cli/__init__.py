@@ -2,8 +2,12 @@
 
 One module per verb, each with ``configure_parser(parser)`` and
 ``execute(args) -> int``; dispatch goes through ``parser.set_defaults(func=...)``.
-Verb modules import the core lazily inside ``execute`` so that building the
-parser (which conda does for ``conda torch-env --help``) stays cheap.
+Verb modules import the core lazily inside ``execute``.
+
+conda builds the parser of every plugin subcommand on every conda command, so
+inside conda only a two-argument front parser is registered
+(``configure_conda_parser``); the full parser is built when ``conda torch-env``
+itself runs.
 """
 
 from __future__ import annotations
@@ -51,13 +55,28 @@ def configure_parser(parser: argparse.ArgumentParser, *, inside_conda: bool = Fa
         verb_parser.set_defaults(func=module.execute)
 
 
-def build_parser(prog: str = "conda-torch-env") -> argparse.ArgumentParser:
+def build_parser(
+    prog: str = "conda-torch-env", *, inside_conda: bool = False
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog)
     from conda_torch_plugin import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    configure_parser(parser)
+    configure_parser(parser, inside_conda=inside_conda)
     return parser
+
+
+def configure_conda_parser(parser: argparse.ArgumentParser) -> None:
+    """The front parser conda builds on every command: the verb and the rest, unparsed.
+
+    Building the full parser (seven verb modules, a hundred arguments) here would
+    cost every ``conda`` command a few milliseconds; ``execute_in_conda`` builds
+    it only when ``conda torch-env`` runs.
+    """
+    parser.description = DESCRIPTION
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("verb", nargs="?", choices=VERBS, metavar="COMMAND", help="see above")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -96,7 +115,12 @@ def execute_in_conda(args: argparse.Namespace) -> int:
     successful command). Once rattler is loaded we flush and leave with
     ``os._exit`` so the exit status is the command's own.
     """
-    status = execute(args)
+    argv = [args.verb, *args.argv] if args.verb else []
+    try:
+        full_args = build_parser("conda torch-env", inside_conda=True).parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error argparse already printed
+        return exit_.code if isinstance(exit_.code, int) else 2
+    status = execute(full_args)
     if "rattler" in sys.modules:
         _flush_and_exit(status)
     return status

@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
-from support.shared_data import REAL_PYTORCH_REPODATA as REAL_PYTORCH_REPODATA  # for bench/
 from support.shared_data import real_pytorch_repodata
 
 if TYPE_CHECKING:
