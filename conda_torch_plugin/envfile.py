@@ -88,27 +88,6 @@ _TOKEN_PLATFORMS: dict[str, frozenset[str]] = {
 }
 _TOKEN_ORDER = tuple(_TOKEN_PLATFORMS)  # tie-break: precise tokens first
 
-# What conda-lock assumes without a spec file (its default-virtual-packages.yaml),
-# less __cuda. A spec file replaces that default wholesale, so a file holding only
-# __cuda would leave packages that depend on __unix or __glibc unsolvable.
-_BASELINE_VIRTUAL_PACKAGES: dict[str, dict[str, str]] = {
-    "linux-64": {"__unix": "0", "__linux": "5.10", "__glibc": "2.28", "__archspec": "1 x86_64"},
-    "linux-aarch64": {
-        "__unix": "0",
-        "__linux": "5.10",
-        "__glibc": "2.28",
-        "__archspec": "1 aarch64",
-    },
-    "linux-ppc64le": {
-        "__unix": "0",
-        "__linux": "5.10",
-        "__glibc": "2.28",
-        "__archspec": "1 ppc64le",
-    },
-    "osx-64": {"__unix": "0", "__osx": "11.0", "__archspec": "1 x86_64"},
-    "osx-arm64": {"__unix": "0", "__osx": "11.0", "__archspec": "1 arm64"},
-    "win-64": {"__win": "0", "__archspec": "1 x86_64"},
-}
 _VP_ORDER = (
     "__unix",
     "__win",
@@ -337,10 +316,17 @@ def _replace_header(text: str, command: str) -> str:
 
 
 def virtual_packages_for(plan: Plan) -> dict[str, dict[str, str]]:
-    """Per platform: conda-lock's default virtual packages less __cuda, then the plan's."""
+    """Per platform: conda-lock's default virtual packages less __cuda, then the plan's.
+
+    The defaults come first because a spec file replaces conda-lock's default
+    wholesale: a file holding only __cuda would leave packages that depend on
+    __unix or __glibc unsolvable.
+    """
+    from conda_torch_plugin.solve import default_virtual_packages
+
     result: dict[str, dict[str, str]] = {}
     for platform_plan in plan.platforms:
-        packages = dict(_BASELINE_VIRTUAL_PACKAGES.get(platform_plan.platform, {}))
+        packages = default_virtual_packages(platform_plan.platform)
         for package, version in platform_plan.virtual_packages.items():
             if not package.startswith("__"):
                 raise EnvFileError(

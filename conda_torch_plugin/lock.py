@@ -23,7 +23,6 @@ download an installer for over a minute); the package never imports conda_lock.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 import time
@@ -477,7 +476,7 @@ def check(
 
 def _what_changed(inputs: LockInputs, existing: LockFile, platform: str) -> list[str]:
     """Name what changed for a stale platform, where the lock's packages can tell."""
-    from conda_torch_plugin.flavour import lock_flavour
+    from conda_torch_plugin.flavour import lock_flavour, version_key
 
     packages = existing.packages_for(platform)
     found = [
@@ -488,7 +487,7 @@ def _what_changed(inputs: LockInputs, existing: LockFile, platform: str) -> list
     required = flavour.required_cuda
     assumed = inputs.virtual_packages.get(platform, {}).get("__cuda")
     vp_name = inputs.vp_path.name if inputs.vp_path else "the default virtual packages"
-    if required and (assumed is None or _version_key(assumed) < _version_key(required)):
+    if required and (assumed is None or version_key(assumed) < version_key(required)):
         now = f"__cuda={assumed}" if assumed else "no __cuda"
         found.append(
             f"{platform}: {vp_name} now assumes {now}, but the lock holds a CUDA {required} build"
@@ -499,10 +498,6 @@ def _what_changed(inputs: LockInputs, existing: LockFile, platform: str) -> list
             f"({inputs.env_path.name} or {vp_name})"
         )
     return found
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", version))
 
 
 def find_conda_executable(environ: Mapping[str, str] | None = None) -> str:

@@ -197,10 +197,6 @@ class Recipes:
     def guards_for(self, channel: str, platform: str) -> tuple[Guard, ...]:
         return tuple(g for g in self.guards if g.channel == channel and platform in g.platforms)
 
-    def cite(self, keys: Iterable[str]) -> list[str]:
-        """``["S1: pytorch/pytorch.github.io ...", ...]`` for ``keys``, in order, no repeats."""
-        return [f"{k}: {self.sources[k]}" for k in dict.fromkeys(keys) if k in self.sources]
-
 
 # -- locating and loading --------------------------------------------------------
 
@@ -422,8 +418,8 @@ def _read_releases(
         if not sass and not ptx:
             raise row.fail("has neither sass nor ptx")
         arch_lists[name] = ArchList(
-            tuple(sorted(sass, key=_cc_key)),
-            tuple(sorted(ptx, key=_cc_key)),
+            tuple(sorted(sass, key=compat.parse_cc)),
+            tuple(sorted(ptx, key=compat.parse_cc)),
             ", ".join(row.source()),
             name,
             row.note(),
@@ -513,10 +509,6 @@ def _read_release(
 
 def _peek(raw: Any, key: str) -> str:
     return str(raw.get(key, "?")) if isinstance(raw, dict) else "?"
-
-
-def _cc_key(cc: str) -> tuple[int, int, bool]:
-    return compat.parse_cc(cc)
 
 
 __all__ = [

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.errors import LockError
+from conda_torch_plugin.flavour import major_minor, torch_flavour, version_key
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -153,8 +154,6 @@ def check_invariants(
     agree in flavour and CUDA version, with ``pytorch-mutex`` and with the
     ``pytorch-cuda`` / ``cuda-version`` the solution holds.
     """
-    from conda_torch_plugin.flavour import torch_flavour
-
     by_name = {r.name.normalized: r for r in records}
     flavours = {
         name: torch_flavour(name, str(r.version), str(r.build), list(r.depends), platform=platform)
@@ -204,23 +203,14 @@ def check_invariants(
     if cudas:
         (cuda,) = cudas
         runtime = by_name.get("pytorch-cuda")
-        if runtime is not None and _major_minor(str(runtime.version)) != cuda:
+        if runtime is not None and major_minor(str(runtime.version)) != cuda:
             raise fail(f"holds pytorch-cuda {runtime.version} with " + ", ".join(map(label, known)))
         pin = by_name.get("cuda-version")
         if pin is not None:
-            have = _version_key(str(pin.version))[:2]
-            need = _version_key(cuda)[:2]
+            have = version_key(str(pin.version))[:2]
+            need = version_key(cuda)[:2]
             if have[:1] != need[:1] or have < need:
                 raise fail(f"holds cuda-version {pin.version} with " + ", ".join(map(label, known)))
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in re.findall(r"\d+", version))
-
-
-def _major_minor(version: str) -> str:
-    parts = _version_key(version)
-    return ".".join(str(p) for p in parts[:2])
 
 
 def unsatisfied_specs(

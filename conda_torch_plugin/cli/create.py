@@ -26,6 +26,7 @@ from conda_torch_plugin.cli._options import (
     add_prefix_arguments,
 )
 from conda_torch_plugin.cli.install import add_install_arguments
+from conda_torch_plugin.cli.write import DEFAULT_FILE
 
 if TYPE_CHECKING:
     import argparse
@@ -55,8 +56,6 @@ examples:
 without conda into $CONDA_TORCH_ENV_ENVS_DIR/NAME, else ~/.conda/envs/NAME.
 When stdin is not a terminal, pass --yes (or --dry-run).
 """
-
-DEFAULT_FILE = "environment.yml"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -95,6 +94,7 @@ def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.cli.write import plan_summary
     from conda_torch_plugin.errors import UsageError
     from conda_torch_plugin.install import check_machine, prefix_mode, prepare_install
+    from conda_torch_plugin.lock import default_lockfile
     from conda_torch_plugin.plan import make_plan
     from conda_torch_plugin.recipes import load_recipes
 
@@ -117,7 +117,7 @@ def execute(args: argparse.Namespace) -> int:
             ],
         )
     env_path = Path(args.file)
-    lock_path = Path(args.lockfile) if args.lockfile else env_path.parent / "conda-lock.yml"
+    lock_path = Path(args.lockfile) if args.lockfile else default_lockfile(env_path)
     alias, custom = mirror_from_args(args)
     machine = detection_for(request)
     if not args.json:
@@ -143,7 +143,9 @@ def execute(args: argparse.Namespace) -> int:
                     install=previewed.to_dict(),
                 )
             else:
-                vp_path = env_path.parent / "virtual-packages.yml"
+                from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME
+
+                vp_path = env_path.parent / VIRTUAL_PACKAGES_FILENAME
                 print(
                     f"\nDry run: would write {env_path}, {vp_path} and {lock_path}, and "
                     f"install into {target.prefix}. Nothing was changed."
@@ -221,8 +223,8 @@ def preview(
     import tempfile
 
     from conda_torch_plugin.cli.write import regenerate_command as write_command
-    from conda_torch_plugin.envfile import write_environment
-    from conda_torch_plugin.lock import lock, regenerate_command
+    from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME, write_environment
+    from conda_torch_plugin.lock import DEFAULT_LOCKFILE, lock, regenerate_command
     from conda_torch_plugin.lockfile import read_lockfile
 
     rendered = write_environment(
@@ -230,10 +232,12 @@ def preview(
     )
     with tempfile.TemporaryDirectory(prefix="conda-torch-env-create-") as folder:
         tmp = Path(folder)
-        tmp_env = tmp / "environment.yml"
-        tmp_lock = tmp / "conda-lock.yml"
+        tmp_env = tmp / DEFAULT_FILE
+        tmp_lock = tmp / DEFAULT_LOCKFILE
         tmp_env.write_text(rendered.environment_yml, encoding="utf-8")
-        (tmp / "virtual-packages.yml").write_text(rendered.virtual_packages_yml, encoding="utf-8")
+        (tmp / VIRTUAL_PACKAGES_FILENAME).write_text(
+            rendered.virtual_packages_yml, encoding="utf-8"
+        )
         lock(
             tmp_env,
             lockfile=tmp_lock,

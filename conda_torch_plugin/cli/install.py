@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from conda_torch_plugin.cli._options import (
     PLATFORMS,
@@ -26,6 +26,7 @@ from conda_torch_plugin.cli.render import Progress, is_interactive
 if TYPE_CHECKING:
     import argparse
 
+    from conda_torch_plugin.errors import UsageError
     from conda_torch_plugin.install import InstallPlan, InstallResult, MachineCheck
     from conda_torch_plugin.lockfile import LockFile
     from conda_torch_plugin.prefixes import Target
@@ -198,34 +199,28 @@ def mirror_from_args(args: argparse.Namespace) -> tuple[str | None, dict[str, st
 
 def require_confirmable(args: argparse.Namespace, stdin: TextIO | None = None) -> None:
     """Refuse at once (before any work) when a confirmation will be needed and cannot be asked."""
+    if args.yes or args.dry_run or is_interactive(stdin or sys.stdin):
+        return
+    raise _cannot_confirm()
+
+
+def _cannot_confirm() -> UsageError:
     from conda_torch_plugin.errors import UsageError
 
-    if args.yes or args.dry_run or _interactive(stdin or sys.stdin):
-        return
-    raise UsageError(
+    return UsageError(
         "stdin is not a terminal, so nobody can confirm the install",
         hints=["pass --yes to install without confirmation, or --dry-run to only look"],
     )
 
 
-def _interactive(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def confirm(question: str, *, yes: bool, stdin: TextIO | None = None) -> None:
-    from conda_torch_plugin.errors import TorchEnvError, UsageError
+    from conda_torch_plugin.errors import TorchEnvError
 
     if yes:
         return
     stdin = stdin or sys.stdin
-    if not _interactive(stdin):
-        raise UsageError(
-            "stdin is not a terminal, so nobody can confirm the install",
-            hints=["pass --yes to install without confirmation, or --dry-run to only look"],
-        )
+    if not is_interactive(stdin):
+        raise _cannot_confirm()
     print(f"{question} ([y]/n)? ", end="", file=sys.stderr, flush=True)
     answer = stdin.readline().strip().lower()
     if answer not in ("", "y", "yes"):
@@ -348,10 +343,6 @@ class InstallBar(Progress):
     def __init__(self, *, enabled: bool) -> None:
         super().__init__(enabled=enabled)
         self._open = False
-
-    @classmethod
-    def for_args(cls, args: Any) -> InstallBar:
-        return cls(enabled=not getattr(args, "json", False) and is_interactive())
 
     def advance(self, phase: str, name: str, done: int, total: int) -> None:
         if not self.enabled:

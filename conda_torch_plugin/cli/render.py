@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from conda_torch_plugin.errors import TorchEnvError
+
+_P = TypeVar("_P", bound="Progress")
 
 
 def print_json(data: Any, stream: TextIO | None = None) -> None:
@@ -55,7 +57,7 @@ class Progress:
         self.enabled = enabled
 
     @classmethod
-    def for_args(cls, args: Any) -> Progress:
+    def for_args(cls: type[_P], args: Any) -> _P:
         return cls(enabled=not getattr(args, "json", False) and is_interactive())
 
     def step(self, message: str) -> None:
