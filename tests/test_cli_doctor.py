@@ -69,8 +69,7 @@ def test_healthy_cuda_environment(machine, tmp_path: Path) -> None:
     assert lines[2] == "This machine  driver 550.54.15, CUDA 12.4, NVIDIA H100 80GB HBM3 (9.0)"
     assert "[ok]    driver 550.54.15 supports CUDA 12.4: enough for CUDA 12.4" in lines
     assert (
-        "[ok]    GPU 0 NVIDIA H100 80GB HBM3 (compute capability 9.0) runs it: sm_90 cubin"
-        in lines
+        "[ok]    GPU 0 NVIDIA H100 80GB HBM3 (compute capability 9.0) runs it: sm_90 cubin" in lines
     )
     assert not any(line.startswith(("[error]", "[warn]")) for line in lines)
     assert lines[-1].startswith("Healthy: ")
@@ -100,12 +99,10 @@ def test_cpu_torchvision_next_to_cuda_pytorch(machine, tmp_path: Path) -> None:
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     index = lines.index(
-        "[error] torchvision 0.20.1 is a CPU build (py312_cpu) next to a CUDA 12.4 build of "
-        "pytorch"
+        "[error] torchvision 0.20.1 is a CPU build (py312_cpu) next to a CUDA 12.4 build of pytorch"
     )
     assert lines[index + 1] == (
-        f"        fix: conda install -p {prefix} -c pytorch -c nvidia "
-        "'torchvision=0.20.1=*_cu124'"
+        f"        fix: conda install -p {prefix} -c pytorch -c nvidia 'torchvision=0.20.1=*_cu124'"
     )
     assert lines[-1] == "Broken: 1 error(s), 8 ok. Fix the errors above."
 
@@ -169,9 +166,7 @@ def test_pip_torch_shadowing(machine, tmp_path: Path) -> None:
 
 def test_user_site_torch_found_through_pythonuserbase(machine, tmp_path: Path) -> None:
     prefix = make_prefix(tmp_path / "env", pytorch_channel_env("12.4"))
-    (tmp_path / "user-base" / "lib" / "python3.12" / "site-packages" / "torch").mkdir(
-        parents=True
-    )
+    (tmp_path / "user-base" / "lib" / "python3.12" / "site-packages" / "torch").mkdir(parents=True)
     report = doctor_json(machine(gpus=(H100,)), "-p", str(prefix), status=1)
 
     (pip,) = [f for f in report["findings"] if f["check"] == "pip"]

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-conda = pytest.importorskip("conda", reason="conda is not importable here; these tests need a real conda")
+conda = pytest.importorskip(
+    "conda", reason="conda is not importable here; these tests need a real conda"
+)
 
 
 def _conda(*args: str) -> subprocess.CompletedProcess[str]:
@@ -35,9 +37,21 @@ def test_conda_runs_a_plan() -> None:
 def test_conda_create_dry_run_changes_nothing(tmp_path, package_channels) -> None:
     prefix = tmp_path / "env"
     result = _conda(
-        "torch-env", "create", "-p", str(prefix), "--cuda", "12.4", "--gpu-arch", "8.6",
-        "--platform", "linux-64", "--channel-alias", package_channels.as_uri(),
-        "--dry-run", "-f", str(tmp_path / "environment.yml"),
+        "torch-env",
+        "create",
+        "-p",
+        str(prefix),
+        "--cuda",
+        "12.4",
+        "--gpu-arch",
+        "8.6",
+        "--platform",
+        "linux-64",
+        "--channel-alias",
+        package_channels.as_uri(),
+        "--dry-run",
+        "-f",
+        str(tmp_path / "environment.yml"),
     )
     assert result.returncode == 0, result.stderr
     assert not prefix.exists()

@@ -188,9 +188,7 @@ def test_companions_missing_are_only_information(tmp_path: Path, recipes) -> Non
 def test_torchvision_from_conda_forge_next_to_pytorch_channel_pytorch(
     tmp_path: Path, recipes
 ) -> None:
-    cf_vision = record(
-        "torchvision", "0.20.1", "cuda126_py312_h89abcde_0", channel=CONDA_FORGE
-    )
+    cf_vision = record("torchvision", "0.20.1", "cuda126_py312_h89abcde_0", channel=CONDA_FORGE)
     prefix = make_prefix(
         tmp_path / "env", pytorch_channel_env(torchvision=None, extra=(cf_vision,))
     )
@@ -198,9 +196,9 @@ def test_torchvision_from_conda_forge_next_to_pytorch_channel_pytorch(
 
     checks = {f.check: f for f in errors(report)}
     assert "channels" in checks
-    assert "the conda-forge channel but pytorch from the pytorch channel" in checks[
-        "channels"
-    ].message
+    assert (
+        "the conda-forge channel but pytorch from the pytorch channel" in checks["channels"].message
+    )
     # and its CUDA differs too (12.6 vs 12.4)
     assert "built for CUDA 12.6" in checks["torchvision"].message
 
@@ -532,8 +530,7 @@ def test_run_cuda_unavailable_although_gpus_are_there(tmp_path: Path, recipes) -
 
     assert not report.ok
     assert any(
-        "torch.cuda.is_available() is False although this machine has 1 NVIDIA GPU(s)"
-        in f.message
+        "torch.cuda.is_available() is False although this machine has 1 NVIDIA GPU(s)" in f.message
         for f in errors(report)
     )
 
@@ -584,8 +581,10 @@ def test_run_import_failure(tmp_path: Path, recipes) -> None:
             "kill -SEGV $$",
             "--run: python crashed (signal 11) while importing or using torch: no output",
         ),
-        ("echo 'Illegal instruction' >&2; exit 132",
-         "--run: the probe failed (exit status 132): Illegal instruction"),
+        (
+            "echo 'Illegal instruction' >&2; exit 132",
+            "--run: the probe failed (exit status 132): Illegal instruction",
+        ),
         ("echo hello", "--run: the probe failed (exit status 0): no output"),
     ],
     ids=["segfault", "exit-status", "no-result"],

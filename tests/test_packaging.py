@@ -16,9 +16,21 @@ ROOT = Path(__file__).resolve().parent.parent
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
     out = tmp_path_factory.mktemp("wheel")
     build = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(out), str(ROOT)],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if build.returncode != 0 and "hatchling" in build.stderr:
         pytest.skip(f"hatchling is not installed here: {build.stderr.strip()[-200:]}")
@@ -28,7 +40,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
 
 
 def test_wheel_ships_every_recipe(wheel: zipfile.ZipFile) -> None:
-    shipped = {Path(n).name for n in wheel.namelist() if n.startswith("conda_torch_plugin/recipe_data/")}
+    shipped = {
+        Path(n).name for n in wheel.namelist() if n.startswith("conda_torch_plugin/recipe_data/")
+    }
     in_repo = {p.name for p in (ROOT / "recipes").iterdir() if p.is_file()}
     assert in_repo, "recipes/ is empty"
     assert in_repo <= shipped

@@ -98,8 +98,10 @@ def _locate(args: argparse.Namespace) -> Path:
         looked = ", ".join(dirs) if dirs else str(prefix.parent)
         raise NotAnEnvironment(
             f"no environment named {args.name!r} (looked in {looked})",
-            hints=["pass its folder with -p PREFIX, or create it: "
-                   f"conda torch-env create -n {args.name}"],
+            hints=[
+                "pass its folder with -p PREFIX, or create it: "
+                f"conda torch-env create -n {args.name}"
+            ],
         )
     return prefix
 
@@ -130,9 +132,10 @@ def render_text(report: DoctorReport, detection: Detection | None) -> str:
 def _machine(detection: Detection) -> str:
     if detection.cuda_version is None and not detection.gpus:
         return "no NVIDIA driver found"
-    gpus = ", ".join(
-        f"{gpu.name} ({gpu.compute_capability or '?'})" for gpu in detection.gpus
-    ) or "no GPUs"
+    gpus = (
+        ", ".join(f"{gpu.name} ({gpu.compute_capability or '?'})" for gpu in detection.gpus)
+        or "no GPUs"
+    )
     driver = detection.driver_version or "version unknown"
     return f"driver {driver}, CUDA {detection.cuda_version or '?'}, {gpus}"
 
@@ -140,8 +143,12 @@ def _machine(detection: Detection) -> str:
 def _summary(report: DoctorReport) -> str:
     counts = ", ".join(
         f"{report.count(s)} {label}"
-        for s, label in (("error", "error(s)"), ("warning", "warning(s)"), ("ok", "ok"),
-                         ("info", "info"))
+        for s, label in (
+            ("error", "error(s)"),
+            ("warning", "warning(s)"),
+            ("ok", "ok"),
+            ("info", "info"),
+        )
         if report.count(s)
     )
     if not report.ok:

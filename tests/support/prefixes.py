@@ -92,9 +92,15 @@ def pytorch_channel_env(
     records = [
         python_record(),
         record(
-            "pytorch", "2.5.1", build, depends=tuple(depends),
-            files=(f"{SITE}/torch/__init__.py", f"{SITE}/torch/version.py",
-                   f"{SITE}/torch-2.5.1-py3.12.egg-info/PKG-INFO"),
+            "pytorch",
+            "2.5.1",
+            build,
+            depends=tuple(depends),
+            files=(
+                f"{SITE}/torch/__init__.py",
+                f"{SITE}/torch/version.py",
+                f"{SITE}/torch-2.5.1-py3.12.egg-info/PKG-INFO",
+            ),
         ),  # fmt: skip
         record("mkl", "2023.1.0", "h213fc3f_46344", channel=CONDA_FORGE),
     ]
@@ -124,16 +130,27 @@ def conda_forge_env(cuda: str | None = "12.9") -> list[dict[str, Any]]:
     records = [
         python_record(),
         record(
-            "pytorch", "2.10.0", f"{flavour}_mkl_py312_h1234567_303", channel=CONDA_FORGE,
-            files=(f"{SITE}/torch/__init__.py", f"{SITE}/torch-2.10.0.dist-info/METADATA",
-                   f"{SITE}/torch-2.10.0.dist-info/INSTALLER"),
+            "pytorch",
+            "2.10.0",
+            f"{flavour}_mkl_py312_h1234567_303",
+            channel=CONDA_FORGE,
+            files=(
+                f"{SITE}/torch/__init__.py",
+                f"{SITE}/torch-2.10.0.dist-info/METADATA",
+                f"{SITE}/torch-2.10.0.dist-info/INSTALLER",
+            ),
         ),  # fmt: skip
         record(
-            "pytorch-gpu" if cuda else "pytorch-cpu", "2.10.0", f"{flavour}_mkl_h7654321_303",
+            "pytorch-gpu" if cuda else "pytorch-cpu",
+            "2.10.0",
+            f"{flavour}_mkl_h7654321_303",
             channel=CONDA_FORGE,
         ),  # fmt: skip
         record(
-            "torchvision", "0.25.0", f"{flavour}_py312_h89abcde_0", channel=CONDA_FORGE,
+            "torchvision",
+            "0.25.0",
+            f"{flavour}_py312_h89abcde_0",
+            channel=CONDA_FORGE,
             files=(f"{SITE}/torchvision/__init__.py",),
         ),  # fmt: skip
         record("torchaudio", "2.10.0", f"{flavour}_py312h89abcde_1", channel=CONDA_FORGE),
@@ -247,7 +264,5 @@ def fake_torch(prefix: Path, **config: Any) -> None:
     (package / "__init__.py").write_text(FAKE_TORCH.format(config={**defaults, **config}))
     python = prefix / "bin" / "python"
     python.parent.mkdir(exist_ok=True)
-    python.write_text(
-        f'#!/bin/sh\nPYTHONPATH="{prefix / SITE}" exec "{sys.executable}" "$@"\n'
-    )
+    python.write_text(f'#!/bin/sh\nPYTHONPATH="{prefix / SITE}" exec "{sys.executable}" "$@"\n')
     python.chmod(0o755)
