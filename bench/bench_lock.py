@@ -70,8 +70,8 @@ DIRECT_SOLVE = """
 import json, sys, time
 from pathlib import Path
 from conda_torch_plugin.channels import resolve_channels
-from conda_torch_plugin.envspec import read_environment, read_virtual_packages
-from conda_torch_plugin.solve import solve_platforms, virtual_packages_for
+from conda_torch_plugin.condalock.envspec import read_environment, read_virtual_packages
+from conda_torch_plugin.lock.rattler import solve_platforms, virtual_packages_for
 env, vp, alias = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 spec = read_environment(env)
 vps = read_virtual_packages(vp)
@@ -91,8 +91,9 @@ print(json.dumps({"solve_seconds": result.solve_seconds,
 # layout _yaml_reader.fast_load_lines reads), building the CLI parser as the command does.
 LOCK_IMPORTS = (
     "from conda_torch_plugin.cli import build_parser; build_parser(); "
-    "import conda_torch_plugin.lock, conda_torch_plugin.solve, conda_torch_plugin.envspec, "
-    "conda_torch_plugin.content_hash, conda_torch_plugin.lockfile, conda_torch_plugin.explicit, "
+    "import conda_torch_plugin.lock, conda_torch_plugin.lock.rattler, "
+    "conda_torch_plugin.condalock.envspec, conda_torch_plugin.condalock.content_hash, "
+    "conda_torch_plugin.condalock.lockfile, conda_torch_plugin.condalock.explicit, "
     "conda_torch_plugin.flavour, conda_torch_plugin.atomic, asyncio, rattler"
 )
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from conda_torch_plugin.lockfile import LockedPackage
+    from conda_torch_plugin.condalock.lockfile import LockedPackage
 
 TORCH_NAMES = ("pytorch", "libtorch", "pytorch-gpu", "pytorch-cpu")
 COMPANION_NAMES = ("torchvision", "torchaudio")

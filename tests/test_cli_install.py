@@ -17,7 +17,7 @@ from support.trees import snapshot
 
 from conda_torch_plugin.cli import main
 from conda_torch_plugin.compat import current_platform
-from conda_torch_plugin.lockfile import read_lockfile
+from conda_torch_plugin.condalock.lockfile import read_lockfile
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from conda_torch_plugin.content_hash import content_hashes
-from conda_torch_plugin.envspec import read_environment, read_virtual_packages
+from conda_torch_plugin.condalock.content_hash import content_hashes
+from conda_torch_plugin.condalock.envspec import read_environment, read_virtual_packages
 from conda_torch_plugin.errors import LockError
 
 if TYPE_CHECKING:

@@ -13,9 +13,9 @@ from support.cli import run_main
 from support.trees import snapshot
 
 from conda_torch_plugin.compat import current_platform
-from conda_torch_plugin.detect import Detection, Gpu
+from conda_torch_plugin.condalock.lockfile import read_lockfile
 from conda_torch_plugin.doctor import diagnose
-from conda_torch_plugin.lockfile import read_lockfile
+from conda_torch_plugin.machine.detect import Detection, Gpu
 from conda_torch_plugin.recipes import load_recipes
 
 # The test channels hold linux-64 packages only; create/install target this machine's platform.

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from conda_torch_plugin.detect import (
+from conda_torch_plugin.errors import UsageError
+from conda_torch_plugin.machine.detect import (
     Gpu,
     cuda_from_nvml_int,
     detect,
@@ -22,7 +23,6 @@ from conda_torch_plugin.detect import (
     parse_nvidia_smi_cuda,
     parse_proc_version,
 )
-from conda_torch_plugin.errors import UsageError
 
 if TYPE_CHECKING:
     from pathlib import Path

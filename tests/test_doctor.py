@@ -28,8 +28,8 @@ from support.prefixes import (
     record,
 )
 
-from conda_torch_plugin.detect import Detection, Gpu
 from conda_torch_plugin.doctor import NotAnEnvironment, diagnose
+from conda_torch_plugin.machine.detect import Detection, Gpu
 from conda_torch_plugin.recipes import load_recipes
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ import pytest
 from support.conda_lock_reference import conda_lock_dependencies
 from support.shared_data import REAL_PYTORCH_REPODATA, needs_real_repodata
 
-from conda_torch_plugin.envspec import (
+from conda_torch_plugin.condalock.envspec import (
     DEFAULT_PLATFORMS,
     KNOWN_PLATFORMS,
     default_virtual_packages,

@@ -23,28 +23,28 @@ HEAVY = ("pynvml", "rattler", "conda_lock", "ruamel", "pydantic")
 CORE_MODULES = (
     "conda_torch_plugin",
     "conda_torch_plugin.errors",
-    "conda_torch_plugin.detect",
+    "conda_torch_plugin.machine.detect",
     "conda_torch_plugin.recipes",
     "conda_torch_plugin.compat",
     "conda_torch_plugin.plan",
-    "conda_torch_plugin._plan_search",
-    "conda_torch_plugin._plan_assembly",
+    "conda_torch_plugin.plan.search",
+    "conda_torch_plugin.plan.assemble",
     "conda_torch_plugin.envfile",
-    "conda_torch_plugin._yaml_edit",
-    "conda_torch_plugin.envspec",
-    "conda_torch_plugin._condaspec",
-    "conda_torch_plugin._pipspec",
-    "conda_torch_plugin.content_hash",
-    "conda_torch_plugin.lockfile",
-    "conda_torch_plugin._yaml_writer",
-    "conda_torch_plugin._yaml_reader",
-    "conda_torch_plugin.explicit",
+    "conda_torch_plugin.envfile._yaml_edit",
+    "conda_torch_plugin.condalock.envspec",
+    "conda_torch_plugin.condalock.matchspec",
+    "conda_torch_plugin.condalock._pipspec",
+    "conda_torch_plugin.condalock.content_hash",
+    "conda_torch_plugin.condalock.lockfile",
+    "conda_torch_plugin.condalock._yaml_writer",
+    "conda_torch_plugin.condalock._yaml_reader",
+    "conda_torch_plugin.condalock.explicit",
     "conda_torch_plugin.channels",
-    "conda_torch_plugin.solve",
+    "conda_torch_plugin.lock.rattler",
     "conda_torch_plugin.lock",
     "conda_torch_plugin.flavour",
     "conda_torch_plugin.findings",
-    "conda_torch_plugin.machine_check",
+    "conda_torch_plugin.machine.check",
     "conda_torch_plugin.install",
     "conda_torch_plugin.doctor",
     "conda_torch_plugin.cli",
@@ -188,7 +188,8 @@ def test_lock_and_plan_modules_do_not_import_conda_lock() -> None:
     result = _run(
         """
         import json, sys
-        import conda_torch_plugin.lock, conda_torch_plugin.lockfile, conda_torch_plugin.content_hash
+        import conda_torch_plugin.lock
+        import conda_torch_plugin.condalock.lockfile, conda_torch_plugin.condalock.content_hash
         print(json.dumps([m for m in sys.modules if m.startswith("conda_lock")]))
         """
     )

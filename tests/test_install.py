@@ -15,7 +15,6 @@ from support.packages import archive_path, copy_channels, corrupt_archive, solve
 from support.trees import snapshot
 
 from conda_torch_plugin.compat import current_platform
-from conda_torch_plugin.detect import Detection, Gpu
 from conda_torch_plugin.errors import IncompatibleMachine, InstallError
 from conda_torch_plugin.install import (
     channel_name,
@@ -24,6 +23,7 @@ from conda_torch_plugin.install import (
     prepare_install,
     rewrite_url,
 )
+from conda_torch_plugin.machine.detect import Detection, Gpu
 from conda_torch_plugin.recipes import load_recipes
 
 # The test channels hold linux-64 packages only; create/install target this machine's platform.

@@ -22,10 +22,10 @@ from support.repodata import (
     write_virtual_packages,
 )
 
+from conda_torch_plugin.condalock.lockfile import read_lockfile
 from conda_torch_plugin.errors import EnvFileError, LockError, UsageError
 from conda_torch_plugin.flavour import lock_flavour, torch_flavour
 from conda_torch_plugin.lock import check, lock, regenerate_command
-from conda_torch_plugin.lockfile import read_lockfile
 
 CPU = [*TORCH_251, "cpuonly  # [linux]", "cpuonly  # [win]"]
 CONDA_FORGE_129 = [
@@ -548,13 +548,13 @@ def test_conda_lock_failure_leaves_the_lock_untouched(tmp_path, monkeypatch):
     ],
 )
 def test_pinned_or_cpu_requests_pass_the_guard(channels, platform, specs, vps):
-    from conda_torch_plugin.variant_guard import check_variant_pinned
+    from conda_torch_plugin.lock.variant_guard import check_variant_pinned
 
     check_variant_pinned(channels, platform, specs, vps)  # raises if refused
 
 
 def test_guard_sees_a_channel_prefixed_pytorch():
-    from conda_torch_plugin.variant_guard import check_variant_pinned
+    from conda_torch_plugin.lock.variant_guard import check_variant_pinned
 
     with pytest.raises(LockError, match="without pinning its variant"):
         check_variant_pinned(["conda-forge"], "linux-64", ["pytorch::pytorch=2.5.1"], {})

@@ -14,9 +14,8 @@ import pytest
 from support.conda_lock_reference import conda_lock_dependencies
 from support.shared_data import ABSENT_REASON, REAL_PYTORCH_REPODATA, needs_real_repodata
 
-from conda_torch_plugin.errors import LockError
-from conda_torch_plugin.explicit import render_explicit, toposort
-from conda_torch_plugin.lockfile import (
+from conda_torch_plugin.condalock.explicit import render_explicit, toposort
+from conda_torch_plugin.condalock.lockfile import (
     LockedPackage,
     LockFile,
     locked_package_from_record,
@@ -25,6 +24,7 @@ from conda_torch_plugin.lockfile import (
     strip_credentials,
     write_lockfile,
 )
+from conda_torch_plugin.errors import LockError
 
 CONDA_LOCK = Path(sys.executable).parent / "conda-lock"
 PLATFORMS = ("linux-64", "win-64", "osx-arm64")
@@ -591,7 +591,7 @@ TRICKY = [
 def test_yaml_quoting_is_pyyamls() -> None:
     import yaml
 
-    from conda_torch_plugin._yaml_writer import emit_yaml
+    from conda_torch_plugin.condalock._yaml_writer import emit_yaml
 
     docs = [{"key": value, "list": [value], value or "k": {"deep": value}} for value in TRICKY]
     rng = random.Random(0)

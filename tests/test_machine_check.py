@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from conda_torch_plugin.detect import Detection, Gpu
 from conda_torch_plugin.doctor._machine import PrefixRemedies
 from conda_torch_plugin.flavour import Flavour
 from conda_torch_plugin.install import LockRemedies
-from conda_torch_plugin.machine_check import machine_findings, needs_conda_forge
+from conda_torch_plugin.machine.check import machine_findings, needs_conda_forge
+from conda_torch_plugin.machine.detect import Detection, Gpu
 from conda_torch_plugin.recipes import load_recipes
 
 PLATFORM = "linux-64"

@@ -18,7 +18,7 @@ from conda_torch_plugin.channels import (
 )
 from conda_torch_plugin.errors import LockError, UsageError
 from conda_torch_plugin.flavour import torch_flavour
-from conda_torch_plugin.solve import (
+from conda_torch_plugin.lock.rattler import (
     check_platforms,
     default_virtual_packages,
     solve_platforms,
@@ -187,7 +187,7 @@ def test_default_virtual_packages_have_no_cuda(platform, expected):
 
 
 def test_virtual_package_file_replaces_defaults_per_platform(tmp_path):
-    from conda_torch_plugin.envspec import read_virtual_packages
+    from conda_torch_plugin.condalock.envspec import read_virtual_packages
 
     path = tmp_path / "virtual-packages.yml"
     path.write_text(

@@ -12,7 +12,7 @@ import random
 import pytest
 from ruamel.yaml import YAML
 
-from conda_torch_plugin._yaml_reader import fast_load_lines
+from conda_torch_plugin.condalock._yaml_reader import fast_load_lines
 
 # (text, read without ruamel?)
 LAYOUTS = {

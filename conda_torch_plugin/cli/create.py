@@ -31,9 +31,9 @@ from conda_torch_plugin.cli.write import DEFAULT_FILE
 if TYPE_CHECKING:
     import argparse
 
-    from conda_torch_plugin.detect import Detection
+    from conda_torch_plugin.condalock.lockfile import LockFile
     from conda_torch_plugin.install import MachineCheck
-    from conda_torch_plugin.lockfile import LockFile
+    from conda_torch_plugin.machine.detect import Detection
     from conda_torch_plugin.plan import Plan, PlanRequest
 
 HELP = "detect, plan, write environment.yml, lock and install an environment in one go"
@@ -154,9 +154,9 @@ def execute(args: argparse.Namespace) -> int:
         confirm("Write the files and install", yes=args.yes)
 
     from conda_torch_plugin.cli.write import regenerate_command as write_command
+    from conda_torch_plugin.condalock.lockfile import read_lockfile
     from conda_torch_plugin.envfile import write_environment
     from conda_torch_plugin.lock import lock, regenerate_command
-    from conda_torch_plugin.lockfile import read_lockfile
 
     progress.step(f"Writing {env_path}")
     write_environment(plan, env_path, name=args.name, command=write_command(args))
@@ -193,7 +193,7 @@ def execute(args: argparse.Namespace) -> int:
 
 def detection_for(request: PlanRequest) -> Detection:
     """The machine the plan was made for, as a Detection (flags already applied)."""
-    from conda_torch_plugin.detect import Detection, Gpu
+    from conda_torch_plugin.machine.detect import Detection, Gpu
 
     names = request.gpu_names or ()
     gpus = tuple(
@@ -223,9 +223,9 @@ def preview(
     import tempfile
 
     from conda_torch_plugin.cli.write import regenerate_command as write_command
+    from conda_torch_plugin.condalock.lockfile import read_lockfile
     from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME, write_environment
     from conda_torch_plugin.lock import DEFAULT_LOCKFILE, lock, regenerate_command
-    from conda_torch_plugin.lockfile import read_lockfile
 
     rendered = write_environment(
         plan, env_path, name=args.name, command=write_command(args), dry_run=True

@@ -14,8 +14,8 @@ from conda_torch_plugin.cli._options import add_json, add_prefix_arguments
 if TYPE_CHECKING:
     import argparse
 
-    from conda_torch_plugin.detect import Detection
     from conda_torch_plugin.doctor import DoctorReport
+    from conda_torch_plugin.machine.detect import Detection
 
 HELP = "check an installed environment: its PyTorch build, companions, driver, GPUs, pip"
 
@@ -55,8 +55,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.cli.render import print_json
-    from conda_torch_plugin.detect import detect
     from conda_torch_plugin.doctor import diagnose
+    from conda_torch_plugin.machine.detect import detect
     from conda_torch_plugin.recipes import load_recipes
 
     prefix = _locate(args)

@@ -26,9 +26,9 @@ from conda_torch_plugin.cli.render import Progress, is_interactive
 if TYPE_CHECKING:
     import argparse
 
+    from conda_torch_plugin.condalock.lockfile import LockFile
     from conda_torch_plugin.errors import UsageError
     from conda_torch_plugin.install import InstallPlan, InstallResult, MachineCheck
-    from conda_torch_plugin.lockfile import LockFile
     from conda_torch_plugin.prefixes import Target
 
 HELP = "install an environment from conda-lock.yml, after checking this machine can run it"
@@ -106,7 +106,7 @@ def add_install_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from conda_torch_plugin.lockfile import read_lockfile
+    from conda_torch_plugin.condalock.lockfile import read_lockfile
 
     require_confirmable(args)
     progress = InstallBar.for_args(args)
@@ -162,8 +162,8 @@ def platform_for(requested: str | None, lock: LockFile | None = None) -> str:
 
 def machine_check(lock: LockFile, platform: str, *, force: bool, json_mode: bool) -> MachineCheck:
     """Detect this machine and check it against the lock; refuse unless ``force``."""
-    from conda_torch_plugin.detect import detect
     from conda_torch_plugin.install import check_machine
+    from conda_torch_plugin.machine.detect import detect
     from conda_torch_plugin.recipes import load_recipes
 
     check = check_machine(lock, platform, detect(), load_recipes())
@@ -406,7 +406,7 @@ def _install_with_conda(
                 "or use the built-in installer (--installer rattler)"
             ],
         )
-    from conda_torch_plugin.explicit import render_explicit
+    from conda_torch_plugin.condalock.explicit import render_explicit
 
     text = render_explicit(rewrite_lock(lock, alias, custom), platform)
     command = [exe, "create", "-p", str(target.prefix), "--file", "EXPLICIT", "--yes"]

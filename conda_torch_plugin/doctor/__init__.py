@@ -41,7 +41,7 @@ from conda_torch_plugin.flavour import COMPANION_NAMES
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from conda_torch_plugin.detect import Detection
+    from conda_torch_plugin.machine.detect import Detection
     from conda_torch_plugin.recipes import Recipes
 
 __all__ = [

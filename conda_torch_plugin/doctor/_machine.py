@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING
 
 from conda_torch_plugin.compat import current_platform
 from conda_torch_plugin.doctor._report import Finding
-from conda_torch_plugin.machine_check import machine_findings, needs_conda_forge
+from conda_torch_plugin.machine.check import machine_findings, needs_conda_forge
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from pathlib import Path
 
-    from conda_torch_plugin.detect import Detection
     from conda_torch_plugin.doctor._prefix import InstalledRecord
     from conda_torch_plugin.flavour import Flavour
+    from conda_torch_plugin.machine.detect import Detection
     from conda_torch_plugin.recipes import Recipes
 
 

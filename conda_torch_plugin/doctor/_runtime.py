@@ -20,9 +20,9 @@ from conda_torch_plugin.flavour import major_minor
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from conda_torch_plugin.detect import Detection
     from conda_torch_plugin.doctor._prefix import InstalledRecord
     from conda_torch_plugin.flavour import Flavour
+    from conda_torch_plugin.machine.detect import Detection
 
 _ARCH = re.compile(r"^(sm|compute)_(\d+)(\d)(a?)$")
 

@@ -31,8 +31,8 @@ from conda_torch_plugin.errors import InstallError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from conda_torch_plugin.condalock.lockfile import LockFile
     from conda_torch_plugin.install._plan import InstallPlan, InstallProgress, PlannedPackage
-    from conda_torch_plugin.lockfile import LockFile
 
 DOWNLOAD_WORKERS = 6
 _CHUNK = 1 << 20

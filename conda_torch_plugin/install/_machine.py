@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING
 from conda_torch_plugin.errors import IncompatibleMachine
 from conda_torch_plugin.findings import Finding
 from conda_torch_plugin.flavour import TORCH_NAMES, UNKNOWN, Flavour, lock_flavour
-from conda_torch_plugin.machine_check import machine_findings
+from conda_torch_plugin.machine.check import machine_findings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from conda_torch_plugin.detect import Detection
-    from conda_torch_plugin.lockfile import LockedPackage, LockFile
+    from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
+    from conda_torch_plugin.machine.detect import Detection
     from conda_torch_plugin.recipes import Recipes
 
 

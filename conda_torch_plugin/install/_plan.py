@@ -29,7 +29,7 @@ from conda_torch_plugin.install._transaction import transaction
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from conda_torch_plugin.lockfile import LockFile
+    from conda_torch_plugin.condalock.lockfile import LockFile
 
 CACHE_VARIABLE = "CONDA_TORCH_ENV_CACHE_DIR"
 

@@ -6,7 +6,7 @@ conda-lock's) 10-20x faster than ruamel's pure-Python loader.
 ruamel's round-trip loader reads them, with line numbers. Each gives exactly
 what ruamel would, or None for anything outside the layout it knows, and then
 the caller parses with ruamel. The writer of that layout is
-:func:`conda_torch_plugin._yaml_writer.emit_yaml`.
+:func:`conda_torch_plugin.condalock._yaml_writer.emit_yaml`.
 
 Neither PyYAML nor ruamel.yaml is imported.
 """

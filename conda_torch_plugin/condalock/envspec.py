@@ -4,14 +4,14 @@
 each lock platform, the conda match specs and pip requirements that apply after
 conda-lock's platform selectors (``# [linux]``) are applied, in file order. It also
 keeps each spec parsed the way conda-lock parses it (conda's ``MatchSpec``, pip's
-requirement syntax), because :mod:`conda_torch_plugin.content_hash` must hash
+requirement syntax), because :mod:`conda_torch_plugin.condalock.content_hash` must hash
 exactly what conda-lock hashes. :func:`read_virtual_packages` reads conda-lock's
 ``--virtual-package-spec`` file.
 
 The rules follow conda-lock 4.0.3 (``src_parser/environment_yaml.py``,
 ``src_parser/selectors.py``, ``virtual_package.py``); match specs are read by
-:mod:`conda_torch_plugin._condaspec` (conda's ``MatchSpec``), pip requirements and
-markers by :mod:`conda_torch_plugin._pipspec`, and both are re-exported here. The
+:mod:`conda_torch_plugin.condalock.matchspec` (conda's ``MatchSpec``), pip requirements and
+markers by :mod:`conda_torch_plugin.condalock._pipspec`, and both are re-exported here. The
 tests compare the results with conda-lock's own functions. conda-lock itself is
 never imported here: it costs 0.4 s.
 
@@ -27,15 +27,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conda_torch_plugin._condaspec import (
+from conda_torch_plugin.condalock._pipspec import (
+    PipDependency,
+    marker_applies,
+    parse_pip_requirement,
+)
+from conda_torch_plugin.condalock._yaml_reader import fast_load_lines
+from conda_torch_plugin.condalock.matchspec import (
     KNOWN_SUBDIRS,
     MatchSpecFields,
     dependency_version_spec,
     normalize_version_spec,
     parse_match_spec,
 )
-from conda_torch_plugin._pipspec import PipDependency, marker_applies, parse_pip_requirement
-from conda_torch_plugin._yaml_reader import fast_load_lines
 from conda_torch_plugin.errors import EnvFileError
 
 if TYPE_CHECKING:
@@ -533,7 +537,7 @@ def _load_yaml(path: Path, text: str, line_map: list[int]) -> Any:
     """Parse ``text`` (round-trip, for line numbers).
 
     ``line_map[i]`` is the index in the file of the text's line i. The common
-    layout is read without ruamel (:func:`~conda_torch_plugin._yaml_reader.fast_load_lines`
+    layout is read without ruamel (:func:`~._yaml_reader.fast_load_lines`
     gives what ruamel gives, or None), saving its import and parse: about 10 ms.
     """
     fast = fast_load_lines(text)

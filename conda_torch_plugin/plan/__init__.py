@@ -155,7 +155,7 @@ def request_for_machine(
     names: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     if not cpu and not (cuda and gpu_archs):
-        from conda_torch_plugin.detect import detect
+        from conda_torch_plugin.machine.detect import detect
 
         found = detect(cuda_override=cuda)
         notes = tuple(found.notes)
@@ -193,8 +193,8 @@ def request_for_machine(
 def make_plan(request: PlanRequest, recipes: Recipes | None = None) -> Plan:
     """Apply the policy in this module's docstring; raise PlanError when nothing fits."""
     # Imported here, not at the top: both modules build on this module's dataclasses.
-    from conda_torch_plugin._plan_assembly import assemble
-    from conda_torch_plugin._plan_search import Search, primary_target
+    from conda_torch_plugin.plan.assemble import assemble
+    from conda_torch_plugin.plan.search import Search, primary_target
 
     if recipes is None:
         from conda_torch_plugin.recipes import load_recipes

@@ -26,7 +26,7 @@ import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse, urlunparse
 
-from conda_torch_plugin.envspec import (
+from conda_torch_plugin.condalock.envspec import (
     CondaDependency,
     LockSpec,
     PipDependency,

@@ -10,8 +10,8 @@ against the other. The same :class:`LockFile` always gives the same bytes.
 Credentials never reach the file: tokens (``/t/<token>/``) and ``user:password@``
 are removed from every channel and package URL.
 
-The YAML itself is written by :mod:`conda_torch_plugin._yaml_writer` and read by
-:mod:`conda_torch_plugin._yaml_reader`, without importing conda_lock (0.4 s of imports)
+The YAML itself is written by :mod:`conda_torch_plugin.condalock._yaml_writer` and read by
+:mod:`conda_torch_plugin.condalock._yaml_reader`, without importing conda_lock (0.4 s of imports)
 or PyYAML.
 """
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conda_torch_plugin._yaml_reader import fast_load
-from conda_torch_plugin._yaml_writer import emit_yaml
+from conda_torch_plugin.condalock._yaml_reader import fast_load
+from conda_torch_plugin.condalock._yaml_writer import emit_yaml
 from conda_torch_plugin.errors import LockError
 
 if TYPE_CHECKING:
@@ -99,7 +99,7 @@ def locked_package_from_record(record: Any, platform: str) -> LockedPackage:
     dependency name, the version part of its match spec ("" when it has none), the
     build string dropped.
     """
-    from conda_torch_plugin._condaspec import dependency_version_spec
+    from conda_torch_plugin.condalock.matchspec import dependency_version_spec
 
     name = record.name.normalized
     md5, sha256 = record.md5, record.sha256  # each access copies the bytes out of rattler

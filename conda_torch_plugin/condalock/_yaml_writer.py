@@ -4,7 +4,7 @@
 the documents a lock file holds (block mappings and sequences of str, int and
 bool), quoting and folding exactly as PyYAML does, so our lock files diff cleanly
 against conda-lock's. The fast reader of that layout is
-:func:`conda_torch_plugin._yaml_reader.fast_load`.
+:func:`conda_torch_plugin.condalock._yaml_reader.fast_load`.
 
 PyYAML is not imported.
 """

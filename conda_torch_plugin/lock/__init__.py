@@ -7,7 +7,7 @@ The steps of :func:`lock`, each of which can refuse before anything is written:
 2. refuse a request for a CUDA torch build whose CUDA variant is not pinned: without
    the pin the solver's choice among variants depends on the order of records in
    repodata.json;
-3. solve each platform with py-rattler (:mod:`conda_torch_plugin.solve`);
+3. solve each platform with py-rattler (:mod:`conda_torch_plugin.lock.rattler`);
 4. assert the invariants on what was solved: a CUDA plan holds no CPU build of
    pytorch/torchvision/torchaudio, and the three agree in flavour;
 5. build the lock (content hashes computed the way conda-lock computes them) and
@@ -32,14 +32,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.errors import EnvFileError, LockError, UsageError
-from conda_torch_plugin.variant_guard import (
+from conda_torch_plugin.lock.variant_guard import (
     check_invariants,
     check_variant_pinned,
     unsatisfied_specs,
 )
 
 if TYPE_CHECKING:
-    from conda_torch_plugin.lockfile import LockedPackage, LockFile
+    from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
 
 Progress = Callable[[str], None]
 
@@ -163,8 +163,8 @@ def read_inputs(
     lockfile: str | os.PathLike[str] | None = None,
     virtual_package_spec: str | os.PathLike[str] | None = None,
 ) -> LockInputs:
-    from conda_torch_plugin.envspec import read_environment, read_virtual_packages
-    from conda_torch_plugin.solve import check_platforms, virtual_packages_for
+    from conda_torch_plugin.condalock.envspec import read_environment, read_virtual_packages
+    from conda_torch_plugin.lock.rattler import check_platforms, virtual_packages_for
 
     env = Path(env_path)
     if not env.is_file():
@@ -303,9 +303,9 @@ def _lock_with_rattler(
     started: float,
 ) -> LockResult:
     from conda_torch_plugin.channels import resolve_channels
-    from conda_torch_plugin.content_hash import content_hashes
-    from conda_torch_plugin.lockfile import LockFile, locked_package_from_record
-    from conda_torch_plugin.solve import solve_platforms
+    from conda_torch_plugin.condalock.content_hash import content_hashes
+    from conda_torch_plugin.condalock.lockfile import LockFile, locked_package_from_record
+    from conda_torch_plugin.lock.rattler import solve_platforms
 
     spec = inputs.spec
     source = inputs.env_path.name
@@ -375,8 +375,8 @@ def _write_outputs(
     leaves all files as they were; each write is atomic. A file that already holds
     the same text is not rewritten. Returns (lock written?, explicit files).
     """
-    from conda_torch_plugin.explicit import render_explicit
-    from conda_torch_plugin.lockfile import render_lockfile
+    from conda_torch_plugin.condalock.explicit import render_explicit
+    from conda_torch_plugin.condalock.lockfile import render_lockfile
 
     text = render_lockfile(lock_model, command=command)
     rendered = {
@@ -438,8 +438,8 @@ def check(
     virtual_package_spec: str | os.PathLike[str] | None = None,
 ) -> CheckResult:
     """Compare the lock's content hashes and platforms with the environment and virtual packages."""
-    from conda_torch_plugin.content_hash import content_hashes
-    from conda_torch_plugin.lockfile import read_lockfile
+    from conda_torch_plugin.condalock.content_hash import content_hashes
+    from conda_torch_plugin.condalock.lockfile import read_lockfile
 
     inputs = read_inputs(
         env_path, platforms=platforms, lockfile=lockfile, virtual_package_spec=virtual_package_spec
@@ -549,7 +549,7 @@ def _lock_with_conda_lock(
     import tempfile
 
     from conda_torch_plugin.channels import normalize_alias
-    from conda_torch_plugin.lockfile import read_lockfile
+    from conda_torch_plugin.condalock.lockfile import read_lockfile
 
     base = _conda_lock_command()
     target = inputs.lockfile
@@ -591,7 +591,7 @@ def _lock_with_conda_lock(
         lock_model = read_lockfile(scratch)
         rendered: dict[Path, str] = {}
         if explicit:
-            from conda_torch_plugin.explicit import render_explicit
+            from conda_torch_plugin.condalock.explicit import render_explicit
 
             rendered = {
                 explicit_path(target, p): render_explicit(lock_model, p)

@@ -56,7 +56,7 @@ MAX_EXPLANATION_LINES = 30
 
 def check_platforms(platforms: Sequence[str]) -> tuple[str, ...]:
     """The platforms, validated (UsageError naming the known ones) and without duplicates."""
-    from conda_torch_plugin.envspec import KNOWN_PLATFORMS
+    from conda_torch_plugin.condalock.envspec import KNOWN_PLATFORMS
 
     out: list[str] = []
     for platform in platforms:

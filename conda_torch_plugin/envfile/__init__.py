@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conda_torch_plugin._yaml_edit import (
+from conda_torch_plugin.atomic import atomic_write_text
+from conda_torch_plugin.envfile._yaml_edit import (
     block_sequence,
     load_round_trip,
     quoted,
@@ -33,7 +34,6 @@ from conda_torch_plugin._yaml_edit import (
     safe_yaml,
     yaml_scalar,
 )
-from conda_torch_plugin.atomic import atomic_write_text
 from conda_torch_plugin.errors import EnvFileError
 
 if TYPE_CHECKING:
@@ -322,7 +322,7 @@ def virtual_packages_for(plan: Plan) -> dict[str, dict[str, str]]:
     wholesale: a file holding only __cuda would leave packages that depend on
     __unix or __glibc unsolvable.
     """
-    from conda_torch_plugin.solve import default_virtual_packages
+    from conda_torch_plugin.lock.rattler import default_virtual_packages
 
     result: dict[str, dict[str, str]] = {}
     for platform_plan in plan.platforms:

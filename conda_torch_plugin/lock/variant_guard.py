@@ -25,7 +25,7 @@ from conda_torch_plugin.flavour import major_minor, torch_flavour, version_key
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from conda_torch_plugin.lockfile import LockedPackage
+    from conda_torch_plugin.condalock.lockfile import LockedPackage
 
 TORCH_REQUESTS = ("pytorch", "torchvision", "torchaudio", "pytorch-gpu", "pytorch-cpu")
 FLAVOURED = ("pytorch", "torchvision", "torchaudio", "libtorch")

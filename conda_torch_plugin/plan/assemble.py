@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin import compat
-from conda_torch_plugin._plan_search import ADJ, WHERE
 from conda_torch_plugin.errors import PlanError
 from conda_torch_plugin.plan import Plan, PlatformPlan
+from conda_torch_plugin.plan.search import ADJ, WHERE
 
 if TYPE_CHECKING:
-    from conda_torch_plugin._plan_search import Choice, Search, Target
     from conda_torch_plugin.plan import PlanRequest
+    from conda_torch_plugin.plan.search import Choice, Search, Target
     from conda_torch_plugin.recipes import Recipes, Release
 
 

@@ -34,8 +34,8 @@ from conda_torch_plugin.findings import Finding
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from conda_torch_plugin.detect import Detection
     from conda_torch_plugin.flavour import Flavour
+    from conda_torch_plugin.machine.detect import Detection
     from conda_torch_plugin.recipes import ArchList, Recipes
 
 T = TypeVar("T")
