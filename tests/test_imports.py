@@ -11,43 +11,23 @@ import json
 import subprocess
 import sys
 import textwrap
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
 HEAVY = ("pynvml", "rattler", "conda_lock", "ruamel", "pydantic")
 
-CORE_MODULES = (
-    "conda_torch_plugin",
-    "conda_torch_plugin.errors",
-    "conda_torch_plugin.machine.detect",
-    "conda_torch_plugin.recipes",
-    "conda_torch_plugin.compat",
-    "conda_torch_plugin.plan",
-    "conda_torch_plugin.plan.search",
-    "conda_torch_plugin.plan.assemble",
-    "conda_torch_plugin.envfile",
-    "conda_torch_plugin.envfile._yaml_edit",
-    "conda_torch_plugin.condalock.envspec",
-    "conda_torch_plugin.condalock.matchspec",
-    "conda_torch_plugin.condalock._pipspec",
-    "conda_torch_plugin.condalock.content_hash",
-    "conda_torch_plugin.condalock.lockfile",
-    "conda_torch_plugin.condalock._yaml_writer",
-    "conda_torch_plugin.condalock._yaml_reader",
-    "conda_torch_plugin.condalock.explicit",
-    "conda_torch_plugin.channels",
-    "conda_torch_plugin.lock.rattler",
-    "conda_torch_plugin.lock",
-    "conda_torch_plugin.flavour",
-    "conda_torch_plugin.findings",
-    "conda_torch_plugin.machine.check",
-    "conda_torch_plugin.install",
-    "conda_torch_plugin.doctor",
-    "conda_torch_plugin.cli",
+# Every module of the package except the conda edge (plugin.py, _conda/) and __main__:
+# a new module is checked without being listed here.
+_PACKAGE = Path(__file__).resolve().parent.parent / "conda_torch_plugin"
+CORE_MODULES = tuple(
+    sorted(
+        ".".join(
+            ("conda_torch_plugin", *p.relative_to(_PACKAGE).with_suffix("").parts)
+        ).removesuffix(".__init__")
+        for p in _PACKAGE.rglob("*.py")
+        if p.name not in ("plugin.py", "__main__.py") and "_conda" not in p.parts
+    )
 )
 
 # A stand-in for conda's plugin API (conda is not installable from PyPI): the

@@ -33,8 +33,7 @@ if TYPE_CHECKING:
 
     from conda_torch_plugin.condalock.lockfile import LockFile
     from conda_torch_plugin.install import MachineCheck
-    from conda_torch_plugin.machine.detect import Detection
-    from conda_torch_plugin.plan import Plan, PlanRequest
+    from conda_torch_plugin.plan import Plan
 
 HELP = "detect, plan, write environment.yml, lock and install an environment in one go"
 
@@ -79,7 +78,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from conda_torch_plugin.cli._options import plan_request_from_args
+    from conda_torch_plugin.cli._options import plan_inputs_from_args
     from conda_torch_plugin.cli.install import (
         InstallBar,
         confirm,
@@ -103,8 +102,8 @@ def execute(args: argparse.Namespace) -> int:
     target = target_from_args(args)
     prefix_mode(target.prefix)  # refuse a folder that is not an environment before any work
     recipes = load_recipes()
-    request = plan_request_from_args(args)
-    plan = make_plan(request, recipes)
+    request, machine = plan_inputs_from_args(args)
+    plan = make_plan(request, machine, recipes)
     platform = platform_for(None)
     planned = [p.platform for p in plan.platforms] or list(request.platforms)
     if platform not in planned:
@@ -119,7 +118,8 @@ def execute(args: argparse.Namespace) -> int:
     env_path = Path(args.file)
     lock_path = Path(args.lockfile) if args.lockfile else default_lockfile(env_path)
     alias, custom = mirror_from_args(args)
-    machine = detection_for(request)
+    if request.cpu:
+        machine = machine.without_gpus()  # a CPU build is checked as one
     if not args.json:
         print(f"Plan: {plan_summary(plan)}")
         for warning in plan.warnings:
@@ -189,26 +189,6 @@ def execute(args: argparse.Namespace) -> int:
         },
     )
     return 0
-
-
-def detection_for(request: PlanRequest) -> Detection:
-    """The machine the plan was made for, as a Detection (flags already applied)."""
-    from conda_torch_plugin.machine.detect import Detection, Gpu
-
-    names = request.gpu_names or ()
-    gpus = tuple(
-        Gpu(
-            index=i,
-            name=names[i] if i < len(names) else f"GPU {i}",
-            uuid=None,
-            compute_capability=cc,
-            memory_mib=None,
-        )
-        for i, cc in enumerate(request.gpu_archs)
-    )
-    if request.cpu:
-        return Detection(None, None, "request", (), tuple(request.notes))
-    return Detection(request.driver, request.cuda, "request", gpus, tuple(request.notes))
 
 
 def preview(

@@ -13,7 +13,7 @@ from conda_torch_plugin.cli._options import add_json, check_version_xy
 if TYPE_CHECKING:
     import argparse
 
-    from conda_torch_plugin.machine.detect import Detection
+    from conda_torch_plugin.machine.model import Machine
 
 HELP = "show this machine's NVIDIA driver, the CUDA version it supports, and its GPUs"
 
@@ -63,7 +63,7 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_text(detection: Detection) -> str:
+def render_text(detection: Machine) -> str:
     from conda_torch_plugin.cli.render import table
 
     lines: list[str] = []

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import argparse
 
     from conda_torch_plugin.doctor import DoctorReport
-    from conda_torch_plugin.machine.detect import Detection
+    from conda_torch_plugin.machine.model import Machine
 
 HELP = "check an installed environment: its PyTorch build, companions, driver, GPUs, pip"
 
@@ -106,7 +106,7 @@ def _locate(args: argparse.Namespace) -> Path:
     return prefix
 
 
-def render_text(report: DoctorReport, detection: Detection | None) -> str:
+def render_text(report: DoctorReport, detection: Machine | None) -> str:
     lines = [f"Environment   {report.prefix}"]
     if report.flavour is not None and "pytorch" in report.packages:
         version = report.packages["pytorch"].split()[0]
@@ -129,7 +129,7 @@ def render_text(report: DoctorReport, detection: Detection | None) -> str:
     return "\n".join(lines)
 
 
-def _machine(detection: Detection) -> str:
+def _machine(detection: Machine) -> str:
     if detection.cuda_version is None and not detection.gpus:
         return "no NVIDIA driver found"
     gpus = (

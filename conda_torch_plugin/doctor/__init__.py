@@ -41,7 +41,7 @@ from conda_torch_plugin.flavour import COMPANION_NAMES
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from conda_torch_plugin.machine.detect import Detection
+    from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.recipes import Recipes
 
 __all__ = [
@@ -62,7 +62,7 @@ _REPORTED = ("pytorch", *COMPANION_NAMES, "pytorch-cuda", "cuda-version", "pytho
 def diagnose(
     prefix: Path,
     *,
-    detection: Detection | None,
+    detection: Machine | None,
     recipes: Recipes,
     run_python: bool = False,
     runner: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from conda_torch_plugin.doctor._prefix import InstalledRecord
     from conda_torch_plugin.flavour import Flavour
-    from conda_torch_plugin.machine.detect import Detection
+    from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.recipes import Recipes
 
 
@@ -30,7 +30,7 @@ def check_machine(
     torch: InstalledRecord,
     flavour: Flavour,
     platform: str,
-    detection: Detection | None,
+    detection: Machine | None,
     recipes: Recipes,
     prefix: Path,
 ) -> list[Finding]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from conda_torch_plugin.doctor._report import Finding, NotAnEnvironment
 from conda_torch_plugin.flavour import Flavour, major_minor, torch_flavour
 from conda_torch_plugin.recipes import PLATFORMS
+from conda_torch_plugin.sources import SOURCES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -117,7 +118,7 @@ def environment_flavour(
     if torch is None:
         return None
     flavour = record_flavour(torch, platform)
-    if flavour.channel_style == "unknown" and torch.channel in ("pytorch", "conda-forge"):
+    if flavour.channel_style == "unknown" and torch.channel in SOURCES:
         flavour = Flavour(flavour.compute, flavour.cuda, torch.channel)
     if flavour.compute != "cuda":
         return flavour

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
-    from conda_torch_plugin.machine.detect import Detection
+    from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.recipes import Recipes
 
 
@@ -66,7 +66,7 @@ class MachineCheck:
 
 
 def check_machine(
-    lock: LockFile, platform: str, detection: Detection, recipes: Recipes | None
+    lock: LockFile, platform: str, detection: Machine, recipes: Recipes | None
 ) -> MachineCheck:
     """Can this machine (``detection``) run the lock's ``platform``? Pure; never raises."""
     packages = lock.packages_for(platform)

@@ -30,12 +30,13 @@ from conda_torch_plugin.compat import (
     parse_cc,
 )
 from conda_torch_plugin.findings import Finding
+from conda_torch_plugin.sources import find
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from conda_torch_plugin.flavour import Flavour
-    from conda_torch_plugin.machine.detect import Detection
+    from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.recipes import ArchList, Recipes
 
 T = TypeVar("T")
@@ -69,7 +70,7 @@ def machine_findings(
     flavour: Flavour,
     pytorch: str | None,
     platform: str,
-    detection: Detection,
+    detection: Machine,
     recipes: Recipes | None,
     *,
     remedies: Remedies,
@@ -99,11 +100,11 @@ def machine_findings(
 
 
 def needs_conda_forge(flavour: Flavour | None, archs: Iterable[str], cc: str) -> bool:
-    """A GPU newer than every arch of a pytorch-channel build: only conda-forge can serve it.
-
-    The pytorch channel stopped at 2.5.1, so no build there will ever cover it.
+    """A GPU newer than every arch of a build from a source that stopped publishing (the
+    pytorch channel): no build there will ever cover it, only its successor can serve it.
     """
-    if flavour is None or flavour.channel_style != "pytorch":
+    built_by = find(flavour.channel_style) if flavour else None
+    if built_by is None or built_by.successor is None:
         return False
     try:
         newest = max((parse_cc(a)[:2] for a in archs), default=(0, 0))
@@ -112,7 +113,7 @@ def needs_conda_forge(flavour: Flavour | None, archs: Iterable[str], cc: str) ->
         return False
 
 
-def _cpu_build(flavour: Flavour, detection: Detection, remedies: Remedies) -> list[Finding]:
+def _cpu_build(flavour: Flavour, detection: Machine, remedies: Remedies) -> list[Finding]:
     if not detection.gpus:
         return []
     count = len(detection.gpus)
@@ -131,7 +132,7 @@ def _cpu_build(flavour: Flavour, detection: Detection, remedies: Remedies) -> li
 def _check_driver(
     flavour: Flavour,
     platform: str,
-    detection: Detection,
+    detection: Machine,
     recipes: Recipes,
     remedies: Remedies,
     no_driver: str,
@@ -214,7 +215,7 @@ def _check_gpus(
     flavour: Flavour,
     pytorch: str | None,
     platform: str,
-    detection: Detection,
+    detection: Machine,
     recipes: Recipes,
     remedies: Remedies,
     jit: bool,

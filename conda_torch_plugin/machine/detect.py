@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform as _platform
 import re
 import subprocess
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from conda_torch_plugin.compat import current_platform
 from conda_torch_plugin.errors import UsageError
+from conda_torch_plugin.machine.model import Gpu, Machine
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
+
+    from conda_torch_plugin.machine.model import MachineSource
 
 PROC_VERSION_PATH = "/proc/driver/nvidia/version"
 OVERRIDE_VARIABLE = "CONDA_OVERRIDE_CUDA"
@@ -31,46 +37,10 @@ SMI_TIMEOUT_S = 15
 
 
 @dataclass(frozen=True)
-class Gpu:
-    index: int
-    name: str
-    uuid: str | None
-    compute_capability: str | None  # "8.9"
-    memory_mib: int | None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "index": self.index,
-            "name": self.name,
-            "uuid": self.uuid,
-            "compute_capability": self.compute_capability,
-            "memory_mib": self.memory_mib,
-        }
-
-
-@dataclass(frozen=True)
-class Detection:
-    driver_version: str | None
-    cuda_version: str | None  # the driver's maximum CUDA version, "12.4"
-    source: str  # "nvml" | "nvidia-smi" | "proc" | "override" | "none"
-    gpus: tuple[Gpu, ...] = ()
-    notes: tuple[str, ...] = field(default=())
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "driver_version": self.driver_version,
-            "cuda_version": self.cuda_version,
-            "source": self.source,
-            "gpus": [gpu.to_dict() for gpu in self.gpus],
-            "notes": list(self.notes),
-        }
-
-
-@dataclass(frozen=True)
 class Probe:
     """What one probe found; ``source`` names the probe."""
 
-    source: str
+    source: MachineSource
     driver_version: str | None
     cuda_version: str | None
     gpus: tuple[Gpu, ...] = ()
@@ -92,8 +62,8 @@ def detect(
     run: Callable[..., Any] = subprocess.run,
     proc_version_path: str = PROC_VERSION_PATH,
     nvml_library: str | None = None,
-) -> Detection:
-    """Describe this machine's NVIDIA driver and GPUs.
+) -> Machine:
+    """Describe this machine: its NVIDIA driver, GPUs and conda platform.
 
     Raises ``UsageError`` only for an invalid ``cuda_override`` or
     ``CONDA_OVERRIDE_CUDA``; every hardware or driver problem becomes a note.
@@ -113,16 +83,45 @@ def detect(
             "the driver's maximum CUDA version is unknown: pass --cuda X.Y "
             "(the 'CUDA Version' that nvidia-smi shows) to plan for it"
         )
+    glibc, osx = _os_versions()
     if override is None:
-        return Detection(
-            found.driver_version, found.cuda_version, found.source, found.gpus, tuple(notes)
+        return Machine(
+            found.driver_version,
+            found.cuda_version,
+            found.source,
+            found.gpus,
+            tuple(notes),
+            current_platform(),
+            glibc,
+            osx,
         )
     if cuda_override is not None and OVERRIDE_VARIABLE in env:
         notes.append(
             f"--cuda {cuda_override!r} wins over {OVERRIDE_VARIABLE}={env[OVERRIDE_VARIABLE]!r}"
         )
     notes.append(_override_note(override, found))
-    return Detection(found.driver_version, override.version, "override", found.gpus, tuple(notes))
+    return Machine(
+        found.driver_version,
+        override.version,
+        "override",
+        found.gpus,
+        tuple(notes),
+        current_platform(),
+        glibc,
+        osx,
+    )
+
+
+def _os_versions() -> tuple[str | None, str | None]:
+    """This machine's glibc and macOS versions, where it has them."""
+    glibc = osx = None
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(ValueError, OSError, AttributeError):
+            found = os.confstr("CS_GNU_LIBC_VERSION") or ""
+            glibc = found.split()[-1] if found.startswith("glibc ") else None
+    elif sys.platform == "darwin":
+        osx = _platform.mac_ver()[0] or None
+    return glibc, osx
 
 
 def resolve_cuda_override(

@@ -24,193 +24,89 @@ get the same release in the right variant: the same CUDA where published, else
 the closest one below it (e.g. conda-forge win-64 12.8 next to linux 12.9), and
 CPU/MPS on macOS.
 
-This module holds the request and plan types and validates the request; the
-search for a fitting release lives in ``_plan_search`` and the per-platform
-variants, specs and explanation in ``_plan_assembly``.
+``make_plan(request, machines)`` is pure: the machine (``machine.Machine``, from
+``detect`` or from flags) is an input, nothing is probed and no environment
+variable is read. The types live in ``plan.model``, the search for a fitting
+release in ``plan.search`` and the per-platform variants, specs and explanation
+in ``plan.assemble``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin import compat
 from conda_torch_plugin.errors import UsageError
+from conda_torch_plugin.plan.assemble import assemble
+from conda_torch_plugin.plan.model import (
+    Plan,
+    PlanRequest,
+    PlatformPlan,
+    Rejection,
+)
+from conda_torch_plugin.plan.search import Search, primary_target
+from conda_torch_plugin.recipes import PLATFORMS, load_recipes
+from conda_torch_plugin.sources import BASE_CHANNELS, SOURCE_CHOICES
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.recipes import Recipes
 
-SOURCES = ("auto", "pytorch", "conda-forge")
-BASE_CHANNELS = ("conda-forge", "defaults")
+__all__ = ["Plan", "PlanRequest", "PlatformPlan", "Rejection", "make_plan"]
 
 
-@dataclass(frozen=True)
-class PlanRequest:
-    """What to plan for. ``platforms[0]`` is the primary platform (usually this machine's)."""
+def make_plan(
+    request: PlanRequest, machines: Machine | Sequence[Machine], recipes: Recipes | None = None
+) -> Plan:
+    """Apply the policy in this module's docstring; raise PlanError when nothing fits.
 
-    platforms: tuple[str, ...]
-    cuda: str | None  # the driver's maximum CUDA version; None = no usable driver
-    driver: str | None = None
-    gpu_archs: tuple[str, ...] = ()  # compute capabilities to cover, "8.6"
-    gpu_names: tuple[str, ...] = ()  # same order as gpu_archs, for messages
-    cpu: bool = False
-    pytorch: str | None = None  # "2.2", "2.5.1", ">=2.3"
-    python: str | None = None  # "3.11"
-    source: str = "auto"  # "auto" | "pytorch" | "conda-forge"
-    base_channel: str = "conda-forge"  # or "defaults"
-    notes: tuple[str, ...] = ()  # from detection, carried into the explanation
-
-
-@dataclass(frozen=True)
-class Rejection:
-    candidate: str  # "pytorch 2.5.1 cuda 12.4 (pytorch channel)"
-    reason: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"candidate": self.candidate, "reason": self.reason}
-
-
-@dataclass(frozen=True)
-class PlatformPlan:
-    """The variant chosen for one platform of the environment."""
-
-    platform: str
-    compute: str  # "cuda" | "cpu" | "mps"
-    cuda: str | None
-    specs: tuple[str, ...]  # dependency lines for this platform
-    virtual_packages: dict[str, str] = field(default_factory=dict)  # {"__cuda": "12.4", ...}
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "platform": self.platform,
-            "compute": self.compute,
-            "cuda": self.cuda,
-            "specs": list(self.specs),
-            "virtual_packages": dict(self.virtual_packages),
-        }
-
-
-@dataclass(frozen=True)
-class Plan:
-    source: str  # "pytorch" | "conda-forge"
-    channels: tuple[str, ...]  # priority order
-    pytorch: str
-    torchvision: str | None
-    torchaudio: str | None
-    python: str
-    compute: str  # of the primary platform
-    cuda: str | None  # of the primary platform
-    specs: tuple[str, ...]  # of the primary platform
-    reasons: tuple[str, ...]
-    warnings: tuple[str, ...]
-    rejected: tuple[Rejection, ...]
-    platforms: tuple[PlatformPlan, ...]
-    sources: tuple[str, ...] = ()  # recipe source keys behind the choice ("S2", "S8", ...)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "source": self.source,
-            "channels": list(self.channels),
-            "pytorch": self.pytorch,
-            "torchvision": self.torchvision,
-            "torchaudio": self.torchaudio,
-            "python": self.python,
-            "compute": self.compute,
-            "cuda": self.cuda,
-            "specs": list(self.specs),
-            "reasons": list(self.reasons),
-            "warnings": list(self.warnings),
-            "rejected": [r.to_dict() for r in self.rejected],
-            "platforms": [p.to_dict() for p in self.platforms],
-            "sources": list(self.sources),
-        }
-
-
-def request_for_machine(
-    *,
-    cuda: str | None,
-    cpu: bool,
-    gpu_archs: tuple[str, ...],
-    driver: str | None,
-    platforms: tuple[str, ...],
-    pytorch: str | None,
-    python: str | None,
-    source: str,
-    base_channel: str,
-) -> PlanRequest:
-    """A PlanRequest for this machine, with the flags winning over detection.
-
-    Detection runs unless ``--cpu`` is given or the flags describe the machine
-    completely (``--cuda`` and ``--gpu-arch``). ``--gpu-arch`` replaces the
-    detected GPUs; ``--driver`` the detected driver version.
+    With several machines the plan must run on each of them: the oldest driver
+    decides the CUDA build and every GPU must be covered.
     """
-    if not platforms:
-        here = compat.current_platform()
-        if here is None:
-            raise UsageError(
-                "this machine's conda platform is not one PyTorch is built for",
-                hints=["name the target with --platform (linux-64, win-64, osx-arm64, ...)"],
-            )
-        platforms = (here,)
-    names: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
-    if not cpu and not (cuda and gpu_archs):
-        from conda_torch_plugin.machine.detect import detect
+    if recipes is None:
+        recipes = load_recipes()
+    machine = common_machine(machines)
+    _check_request(request, machine)
+    spec = compat.VersionSpec.parse(request.pytorch) if request.pytorch else None
+    target = primary_target(request, machine, recipes)
+    search = Search(request, target, spec, recipes)
+    choice = search.run()
+    return assemble(request, machine, target, choice, search, recipes)
 
-        found = detect(cuda_override=cuda)
-        notes = tuple(found.notes)
-        if found.source == "override" and found.cuda_version is None and cuda is None:
-            # CONDA_OVERRIDE_CUDA="" means "no CUDA", as conda reads it: plan without the
-            # driver and GPUs this machine has.
-            notes += ("CONDA_OVERRIDE_CUDA is empty: planning as if there were no NVIDIA driver",)
-        else:
-            cuda = cuda or found.cuda_version
-            driver = driver or found.driver_version
-            if not gpu_archs:
-                known = [g for g in found.gpus if g.compute_capability]
-                gpu_archs = tuple(str(g.compute_capability) for g in known)
-                names = tuple(g.name for g in known)
-                notes += tuple(
-                    f"GPU {g.index} ({g.name}): compute capability unknown, not checked"
-                    for g in found.gpus
-                    if not g.compute_capability
-                )
-    return PlanRequest(
-        platforms=tuple(platforms),
-        cuda=cuda or None,
-        driver=driver,
-        gpu_archs=tuple(gpu_archs),
-        gpu_names=names,
-        cpu=cpu,
-        pytorch=pytorch,
-        python=python,
-        source=source,
-        base_channel=base_channel,
-        notes=notes,
+
+def common_machine(machines: Machine | Sequence[Machine]) -> Machine:
+    """One machine standing for all of ``machines``: the oldest driver, every GPU."""
+    from dataclasses import replace
+
+    from conda_torch_plugin.machine.model import Machine
+
+    if isinstance(machines, Machine):
+        return machines
+    if not machines:
+        raise UsageError("no machine to plan for")
+    first, *others = machines
+    if not others:
+        return first
+    every = tuple(m for m in machines)
+    cudas = [m.cuda_version for m in every]
+    drivers = [m.driver_version for m in every]
+    gpus = tuple(g for m in every for g in m.gpus)
+    return replace(
+        first,
+        cuda_version=None if None in cudas else min(cudas, key=_key),  # type: ignore[arg-type]
+        driver_version=None if None in drivers else min(drivers, key=_key),  # type: ignore[arg-type]
+        gpus=tuple(replace(g, index=i) for i, g in enumerate(gpus)),
+        notes=tuple(dict.fromkeys(n for m in every for n in m.notes)),
     )
 
 
-def make_plan(request: PlanRequest, recipes: Recipes | None = None) -> Plan:
-    """Apply the policy in this module's docstring; raise PlanError when nothing fits."""
-    # Imported here, not at the top: both modules build on this module's dataclasses.
-    from conda_torch_plugin.plan.assemble import assemble
-    from conda_torch_plugin.plan.search import Search, primary_target
-
-    if recipes is None:
-        from conda_torch_plugin.recipes import load_recipes
-
-        recipes = load_recipes()
-    _check_request(request)
-    spec = compat.VersionSpec.parse(request.pytorch) if request.pytorch else None
-    target = primary_target(request, recipes)
-    search = Search(request, target, spec, recipes)
-    choice = search.run()
-    return assemble(request, target, choice, search, recipes)
+def _key(version: str | None) -> tuple[int, ...]:
+    return compat.version_tuple(version or "0")
 
 
-def _check_request(request: PlanRequest) -> None:
-    from conda_torch_plugin.recipes import PLATFORMS
-
+def _check_request(request: PlanRequest, machine: Machine) -> None:
     if not request.platforms:
         raise UsageError("no platform to plan for", hints=["pass --platform linux-64 (or another)"])
     for platform in request.platforms:
@@ -220,21 +116,22 @@ def _check_request(request: PlanRequest) -> None:
             )
     if len(set(request.platforms)) != len(request.platforms):
         raise UsageError(f"a platform is named twice: {', '.join(request.platforms)}")
-    if request.source not in SOURCES:
+    if request.source not in SOURCE_CHOICES:
         raise UsageError(
-            f"unknown source {request.source!r}", hints=[f"one of {', '.join(SOURCES)}"]
+            f"unknown source {request.source!r}", hints=[f"one of {', '.join(SOURCE_CHOICES)}"]
         )
     if request.base_channel not in BASE_CHANNELS:
         raise UsageError(
             f"unknown base channel {request.base_channel!r}",
             hints=[f"one of {', '.join(BASE_CHANNELS)}"],
         )
-    for flag, value in (("--cuda", request.cuda), ("--python", request.python)):
+    for flag, value in (("--cuda", machine.cuda_version), ("--python", request.python)):
         if value is not None and not _is_xy(value):
             raise UsageError(f"{flag} {value!r} is not a version like 12.4")
-    if request.driver is not None and not _is_version(request.driver):
-        raise UsageError(f"--driver {request.driver!r} is not a driver version like 550.54.15")
-    for cc in request.gpu_archs:
+    driver = machine.driver_version
+    if driver is not None and not _is_version(driver):
+        raise UsageError(f"--driver {driver!r} is not a driver version like 550.54.15")
+    for cc in (g.compute_capability for g in machine.gpus if g.compute_capability):
         try:
             compat.parse_cc(cc)
         except ValueError:

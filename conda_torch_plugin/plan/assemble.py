@@ -13,27 +13,33 @@ from typing import TYPE_CHECKING
 
 from conda_torch_plugin import compat
 from conda_torch_plugin.errors import PlanError
-from conda_torch_plugin.plan import Plan, PlatformPlan
-from conda_torch_plugin.plan.search import ADJ, WHERE
+from conda_torch_plugin.plan.model import Plan, PlatformPlan
+from conda_torch_plugin.sources import AUTO, source
 
 if TYPE_CHECKING:
-    from conda_torch_plugin.plan import PlanRequest
-    from conda_torch_plugin.plan.search import Choice, Search, Target
+    from conda_torch_plugin.machine.model import Machine
+    from conda_torch_plugin.plan.model import Compute, PlanRequest
+    from conda_torch_plugin.plan.search import Choice, Primary, Search
     from conda_torch_plugin.recipes import Recipes, Release
 
 
 def assemble(
-    request: PlanRequest, target: Target, choice: Choice, search: Search, recipes: Recipes
+    request: PlanRequest,
+    machine: Machine,
+    target: Primary,
+    choice: Choice,
+    search: Search,
+    recipes: Recipes,
 ) -> Plan:
     """The plan for ``choice``; PlanError when a secondary platform has no build of it."""
     release, channel = choice.release, choice.channel
     reasons = list(target.reasons)
-    reasons += [f"detect: {note}" for note in request.notes]
+    reasons += [f"detect: {note}" for note in machine.notes]
     warnings: list[str] = []
     sources: list[str] = list(release.source)
 
-    reasons.append(_source_reason(request, choice))
-    newest = f"the newest {ADJ[channel]} release{search.spec_text()}"
+    reasons.append(_source_reason(request, choice, recipes))
+    newest = f"the newest {source(channel).adjective} release{search.spec_text()}"
     if request.python:
         newest += f" with Python {request.python} builds"
     if target.compute != "cuda":
@@ -59,11 +65,11 @@ def assemble(
     for plan in platform_plans:
         if release.torchaudio and not release.has_torchaudio(plan.platform):
             warnings.append(
-                f"{plan.platform}: {WHERE[channel]} has no torchaudio build for {plan.platform}, "
-                "so that platform's environment has no torchaudio."
+                f"{plan.platform}: {source(channel).where} has no torchaudio build for "
+                f"{plan.platform}, so that platform's environment has no torchaudio."
             )
-    channels = _channels(channel, request.base_channel)
-    reasons.append(_channels_reason(channel, request.base_channel))
+    channels = source(channel).channels(request.base_channel)
+    reasons.append(source(channel).channels_reason(request.base_channel))
     guards = (g for p in platform_plans for g in recipes.guards_for(channel, p.platform))
     for guard in dict.fromkeys(guards):
         reasons.append(f"{guard.spec} on {', '.join(guard.platforms)}: {guard.reason}.")
@@ -87,22 +93,16 @@ def assemble(
     )
 
 
-def _source_reason(request: PlanRequest, choice: Choice) -> str:
-    release, channel = choice.release, choice.channel
-    if request.source != "auto":
-        return f"--source {request.source}: PyTorch comes from {WHERE[channel]}."
-    if channel == "pytorch":
-        return (
-            "The pytorch channel (with nvidia for the CUDA libraries) can serve this request, so "
-            "it is used (source auto); it carries PyTorch up to 2.5.1, the last release "
-            "published there."
-        )
-    failure = choice.fallback.get("pytorch")
-    what = f"conda-forge pytorch {release.pytorch}"
+def _source_reason(request: PlanRequest, choice: Choice, recipes: Recipes) -> str:
+    release, chosen = choice.release, source(choice.channel)
+    if request.source != AUTO:
+        return f"--source {request.source}: PyTorch comes from {chosen.where}."
+    failure = next(iter(choice.fallback.values()), None)  # of the source tried first
+    what = f"{chosen.where} pytorch {release.pytorch}"
     if choice.variant is not None:
         what += f" with CUDA {choice.variant.cuda}"
     if failure is None:
-        return f"Source auto: {what}."
+        return chosen.auto_reason(recipes.releases_for(chosen.name)[0].pytorch, what)
     ending = (
         "covers it"
         if failure.kind == "gpu" and len(failure.gpus) == 1
@@ -113,7 +113,7 @@ def _source_reason(request: PlanRequest, choice: Choice) -> str:
 
 
 def _cuda_reasons(
-    target: Target, choice: Choice, warnings: list[str], sources: list[str], recipes: Recipes
+    target: Primary, choice: Choice, warnings: list[str], sources: list[str], recipes: Recipes
 ) -> list[str]:
     assert choice.variant is not None and choice.check is not None
     variant, check, release = choice.variant, choice.check, choice.release
@@ -129,7 +129,7 @@ def _cuda_reasons(
             f"CUDA {variant.cuda}: no {target.platform} variant of pytorch {release.pytorch} "
             f"({offered}) is <= the driver's CUDA {target.driver_cuda}; {check.reason}."
         )
-        sources += ["S16", "S17"]
+        sources += compat.MINOR_COMPAT_SOURCES
     if check.warning:
         warnings.append(check.warning + ".")
     archs = variant.archs[target.platform]
@@ -148,7 +148,8 @@ def _cuda_reasons(
 def _companions_reason(release: Release, warnings: list[str]) -> str:
     if release.torchaudio is None:
         warnings.append(
-            f"No torchaudio is paired with pytorch {release.pytorch} on {WHERE[release.channel]}, "
+            f"No torchaudio is paired with pytorch {release.pytorch} on "
+            f"{source(release.channel).where}, "
             "so the environment has none."
         )
         return (
@@ -160,36 +161,17 @@ def _companions_reason(release: Release, warnings: list[str]) -> str:
     )
 
 
-def _channels(channel: str, base: str) -> tuple[str, ...]:
-    return ("pytorch", "nvidia", base) if channel == "pytorch" else ("conda-forge",)
-
-
-def _channels_reason(channel: str, base: str) -> str:
-    if channel == "conda-forge":
-        return (
-            "Channels: conda-forge only. Its pytorch takes its CUDA libraries from conda-forge, "
-            "picked with cuda-version; mixing in the pytorch or nvidia channels breaks it."
-        )
-    text = (
-        f"Channels: pytorch and nvidia for the torch family and its CUDA libraries, then {base} "
-        "for everything else (python, mkl, numpy, ...)."
-    )
-    if base == "defaults":
-        text += " The defaults channel carries Anaconda's terms of service for organisations."
-    return text
-
-
 def _secondary(
     platform: str,
-    target: Target,
+    target: Primary,
     choice: Choice,
     recipes: Recipes,
     reasons: list[str],
     warnings: list[str],
 ) -> PlatformPlan:
-    release, where = choice.release, WHERE[choice.channel]
+    release, where = choice.release, source(choice.channel).where
     if compat.is_osx(platform) or target.compute != "cuda":
-        compute = "mps" if platform == "osx-arm64" else "cpu"
+        compute: Compute = "mps" if platform == "osx-arm64" else "cpu"
         if platform not in release.cpu_platforms:
             raise PlanError(
                 f"pytorch {release.pytorch} from {where} has no {platform} build",
@@ -229,7 +211,7 @@ def _secondary(
 
 
 def _platform_plan(
-    platform: str, compute: str, choice: Choice, recipes: Recipes, *, cuda: str | None = None
+    platform: str, compute: Compute, choice: Choice, recipes: Recipes, *, cuda: str | None = None
 ) -> PlatformPlan:
     if compute == "cuda" and cuda is None:
         assert choice.variant is not None
@@ -249,39 +231,25 @@ def _specs(
     platform: str, compute: str, cuda: str | None, choice: Choice, recipes: Recipes
 ) -> tuple[str, ...]:
     release, channel = choice.release, choice.channel
-    specs = [f"python={choice.python}"]
-    if channel == "pytorch":
-        specs.append(f"pytorch={release.pytorch}")
-    elif compute == "cuda":
-        specs += [f"pytorch={release.pytorch}=cuda*", f"cuda-version={cuda}"]
-    elif compute == "cpu" and not compat.is_osx(platform):
-        specs.append(f"pytorch={release.pytorch}=cpu*")
-    else:
-        specs.append(f"pytorch={release.pytorch}")
+    head, tail = source(channel).torch_specs(release.pytorch, platform, compute, cuda)
+    specs = [f"python={choice.python}", *head]
     if release.torchvision:
         specs.append(f"torchvision={release.torchvision}")
     if release.has_torchaudio(platform):
         specs.append(f"torchaudio={release.torchaudio}")
-    if channel == "pytorch":
-        if compute == "cuda":
-            specs.append(f"pytorch-cuda={cuda}")
-        elif not compat.is_osx(platform):
-            specs.append("cpuonly")  # macOS builds have no pytorch-mutex to select
+    specs += tail
     specs += [g.spec for g in recipes.guards_for(channel, platform)]
     return tuple(specs)
 
 
 def _virtual_packages(platform: str, cuda: str | None, channel: str) -> dict[str, str]:
-    """What a lock for this platform must assume: ``__cuda`` = the build's CUDA."""
+    """What a lock for this platform must assume: ``__cuda`` = the build's CUDA, and the
+    oldest C library / macOS the builds support."""
     packages: dict[str, str] = {}
     if cuda is not None and not compat.is_osx(platform):
         packages["__cuda"] = cuda
     if platform.startswith("linux-"):
-        # conda-forge's CUDA 13 builds use a glibc 2.28 sysroot; everything else 2.17.
-        new_glibc = channel == "conda-forge" and cuda is not None and compat.cuda_major(cuda) >= 13
-        packages["__glibc"] = "2.28" if new_glibc else "2.17"
-    elif platform == "osx-arm64":
-        packages["__osx"] = "11.0"
-    elif platform == "osx-64":
-        packages["__osx"] = "10.15"
+        packages["__glibc"] = source(channel).glibc(cuda)
+    elif platform in compat.OSX_MINIMUM:
+        packages["__osx"] = compat.OSX_MINIMUM[platform]
     return packages

@@ -1,9 +1,10 @@
 """Find the release and CUDA variant that fit the primary platform, or say why none does.
 
-``primary_target`` reads the request as the search sees it: the compute kind
-(CUDA, CPU or MPS), the driver's CUDA version and the GPUs to cover.
-``Search.run`` walks the channels in order (``auto``: pytorch, then
-conda-forge), newest release first, and returns the first ``Choice`` that fits,
+``primary_target`` reads the request and the machine as the search sees them:
+the compute kind (CUDA, CPU or MPS), the driver's CUDA version and the GPUs to
+cover. ``Search.run`` walks the sources in order (``auto``: every source in the
+registry's order, the pytorch channel first), newest release first, and returns
+the first ``Choice`` that fits,
 recording every candidate it turns down as a ``Rejection``. When no channel
 fits it raises a ``PlanError`` that names what failed (a GPU no build covers,
 a driver too old, a missing Python or platform build) and, by trying the
@@ -18,22 +19,18 @@ from typing import TYPE_CHECKING
 
 from conda_torch_plugin import compat
 from conda_torch_plugin.errors import PlanError
-from conda_torch_plugin.plan import Rejection
+from conda_torch_plugin.plan.model import Rejection
+from conda_torch_plugin.sources import AUTO, NAMES, for_request, source
 
 if TYPE_CHECKING:
-    from conda_torch_plugin.plan import PlanRequest
+    from conda_torch_plugin.machine.model import Machine
+    from conda_torch_plugin.plan.model import Compute, PlanRequest
     from conda_torch_plugin.recipes import ArchList, CudaVariant, Recipes, Release
-
-# How messages name a channel: as an adjective ("no pytorch-channel release"), as a
-# place ("pytorch 2.5.1 from the pytorch channel") and as a subject.
-ADJ = {"pytorch": "pytorch-channel", "conda-forge": "conda-forge"}
-WHERE = {"pytorch": "pytorch channel", "conda-forge": "conda-forge"}
-_THE = {"pytorch": "the pytorch channel", "conda-forge": "conda-forge"}
 
 
 @dataclass(frozen=True)
-class Gpu:
-    """One GPU to cover: its index on the machine, compute capability and name."""
+class GpuToCover:
+    """One GPU the build must run on: its index on the machine, compute capability and name."""
 
     index: int
     cc: str
@@ -52,14 +49,14 @@ class Gpu:
 
 
 @dataclass
-class Target:
+class Primary:
     """The primary platform as the plan sees it."""
 
     platform: str
-    compute: str  # "cuda" | "cpu" | "mps"
+    compute: Compute
     driver_cuda: str | None
     driver: str | None
-    gpus: tuple[Gpu, ...]
+    gpus: tuple[GpuToCover, ...]
     reasons: list[str]
 
     @property
@@ -71,29 +68,33 @@ class Target:
         return f"driver {self.driver}" if self.driver else "no NVIDIA driver"
 
 
-def primary_target(request: PlanRequest, recipes: Recipes) -> Target:
-    """Read the request for ``platforms[0]``; PlanError when GPUs come without a CUDA version."""
+def primary_target(request: PlanRequest, machine: Machine, recipes: Recipes) -> Primary:
+    """Read the request and the machine for ``platforms[0]``; PlanError when GPUs come
+    without a CUDA version."""
     platform = request.platforms[0]
-    names = request.gpu_names if len(request.gpu_names) == len(request.gpu_archs) else ()
-    gpus = tuple(Gpu(i, cc, names[i] if names else None) for i, cc in enumerate(request.gpu_archs))
+    gpus = tuple(
+        GpuToCover(i, g.compute_capability, g.name)
+        for i, g in enumerate(g for g in machine.gpus if g.compute_capability)
+    )
     reasons: list[str] = []
     if compat.is_osx(platform):
-        compute = "mps" if platform == "osx-arm64" else "cpu"
-        if request.cuda or gpus:
+        compute: Compute = "mps" if platform == "osx-arm64" else "cpu"
+        if machine.cuda_version or gpus:
             reasons.append(
                 f"{platform} has no CUDA builds: the {compute.upper()} build is planned and the "
                 "CUDA version and GPUs given are not used for it."
             )
-        return Target(platform, compute, None, request.driver, (), reasons)
+        return Primary(platform, compute, None, machine.driver_version, (), reasons)
+    driver = machine.driver_version
     if request.cpu:
         reasons.append("--cpu: planning a CPU-only build (the cpuonly variant).")
-        return Target(platform, "cpu", None, request.driver, (), reasons)
-    cuda = request.cuda
-    if cuda is None and request.driver:
-        cuda = recipes.max_cuda_for_driver(request.driver, platform)
+        return Primary(platform, "cpu", None, driver, (), reasons)
+    cuda = machine.cuda_version
+    if cuda is None and driver:
+        cuda = recipes.max_cuda_for_driver(driver, platform)
         if cuda:
             reasons.append(
-                f"Driver {request.driver} supports CUDA up to {cuda} (the newest CUDA whose "
+                f"Driver {driver} supports CUDA up to {cuda} (the newest CUDA whose "
                 f"{compat.os_label(platform)} driver minimum it meets, NVIDIA Table 3)."
             )
     if cuda is None:
@@ -110,23 +111,23 @@ def primary_target(request: PlanRequest, recipes: Recipes) -> Target:
             "No NVIDIA driver was found, so this is a CPU-only build. If the machine has an "
             "NVIDIA GPU, install its driver, or pass --cuda X.Y to plan a CUDA build."
         )
-        return Target(platform, "cpu", None, None, (), reasons)
-    if request.cuda:
-        driver = f" (driver {request.driver})" if request.driver else ""
-        reasons.append(f"The driver supports CUDA up to {cuda}{driver}.")
+        return Primary(platform, "cpu", None, None, (), reasons)
+    if machine.cuda_version:
+        which = f" (driver {driver})" if driver else ""
+        reasons.append(f"The driver supports CUDA up to {cuda}{which}.")
     if not gpus:
         reasons.append(
             "No GPU compute capability is known, so GPU architecture coverage is not checked "
             "(pass --gpu-arch X.Y to check it)."
         )
-    return Target(platform, "cuda", cuda, request.driver, gpus, reasons)
+    return Primary(platform, "cuda", cuda, driver, gpus, reasons)
 
 
-def _labels(gpus: tuple[Gpu, ...] | list[Gpu]) -> str:
+def _labels(gpus: tuple[GpuToCover, ...] | list[GpuToCover]) -> str:
     return ", ".join(g.label for g in gpus)
 
 
-def _long_labels(gpus: tuple[Gpu, ...] | list[Gpu]) -> str:
+def _long_labels(gpus: tuple[GpuToCover, ...] | list[GpuToCover]) -> str:
     return ", ".join(g.long_label for g in gpus)
 
 
@@ -148,14 +149,14 @@ class Failure:
 
     kind: str  # "no-release" | "no-platform" | "no-python" | "gpu" | "cuda" | "mixed"
     message: str  # for the explanation when another channel fits
-    gpus: tuple[Gpu, ...] = ()
+    gpus: tuple[GpuToCover, ...] = ()
     error: str = ""  # for the PlanError when nothing fits (defaults to message)
     cuda: str | None = None  # "cuda" kind: the oldest CUDA the channel offers
 
 
 def _candidate(channel: str, release: Release, cuda: str | None = None) -> str:
     flavour = f" cuda {cuda}" if cuda else ""
-    return f"pytorch {release.pytorch}{flavour} ({WHERE[channel]})"
+    return f"pytorch {release.pytorch}{flavour} ({source(channel).where})"
 
 
 def _span(versions: tuple[str, ...]) -> str:
@@ -169,7 +170,7 @@ class Search:
     def __init__(
         self,
         request: PlanRequest,
-        target: Target,
+        target: Primary,
         spec: compat.VersionSpec | None,
         recipes: Recipes,
         *,
@@ -184,9 +185,7 @@ class Search:
             self.rejected.append(Rejection(candidate, reason))
 
     def channels(self) -> tuple[str, ...]:
-        return (
-            ("pytorch", "conda-forge") if self.request.source == "auto" else (self.request.source,)
-        )
+        return tuple(s.name for s in for_request(self.request.source))
 
     def run(self) -> Choice:
         failures: dict[str, Failure] = {}
@@ -212,6 +211,7 @@ class Search:
         return platform in release.cpu_platforms
 
     def search(self, channel: str) -> Choice | Failure:
+        adj = source(channel).adjective
         target, python = self.target, self.request.python
         releases = self.matching(channel)
         if not releases:
@@ -219,7 +219,9 @@ class Search:
         serving = [r for r in releases if self.serves(r)]
         if not serving:
             kind = "CUDA" if target.compute == "cuda" else target.compute.upper()
-            return Failure("no-platform", f"{_THE[channel]} has no {target.platform} {kind} builds")
+            return Failure(
+                "no-platform", f"{source(channel).subject} has no {target.platform} {kind} builds"
+            )
         tried: list[Release] = []
         for release in serving:
             if python and python not in release.python:
@@ -236,7 +238,7 @@ class Search:
             newest = serving[0]
             return Failure(
                 "no-python",
-                f"no {ADJ[channel]} release{self.spec_text()} has Python {python} builds "
+                f"no {adj} release{self.spec_text()} has Python {python} builds "
                 f"(pytorch {newest.pytorch} supports Python {', '.join(newest.python)})",
             )
         return self.diagnose(channel, tried)
@@ -288,6 +290,7 @@ class Search:
 
     def diagnose(self, channel: str, tried: list[Release]) -> Failure:
         """Why no release of ``channel`` fits: an uncovered GPU, the driver, or both."""
+        adj = source(channel).adjective
         platform = self.target.platform
         variants = [v for r in tried for v in r.variants_for(platform)]
         never = tuple(
@@ -301,10 +304,9 @@ class Search:
             verb = "is" if len(never) == 1 else "are"
             return Failure(
                 "gpu",
-                f"{_labels(never)} {verb} not covered by any {ADJ[channel]} build{of}",
+                f"{_labels(never)} {verb} not covered by any {adj} build{of}",
                 never,
-                f"{_long_labels(never)} {verb} not covered by any {ADJ[channel]} build{of} "
-                f"({driver})",
+                f"{_long_labels(never)} {verb} not covered by any {adj} build{of} ({driver})",
             )
         ok = [
             v
@@ -317,23 +319,23 @@ class Search:
             lowest = min((v.cuda for v in variants), key=compat.version_tuple)
             return Failure(
                 "cuda",
-                f"every {ADJ[channel]} build{of} needs a newer driver than this one ({driver}); "
+                f"every {adj} build{of} needs a newer driver than this one ({driver}); "
                 f"the oldest needs CUDA {lowest}",
-                error=f"{driver} is too old for every {ADJ[channel]} build{of}: "
+                error=f"{driver} is too old for every {adj} build{of}: "
                 f"the oldest needs CUDA {lowest}",
                 cuda=lowest,
             )
         return Failure(
             "mixed",
-            f"no {ADJ[channel]} build{of} both runs with this driver ({driver}) "
+            f"no {adj} build{of} both runs with this driver ({driver}) "
             f"and covers {_labels(self.target.gpus)}",
             self.target.gpus,
-            f"no {ADJ[channel]} build{of} both runs with this driver ({driver}) "
+            f"no {adj} build{of} both runs with this driver ({driver}) "
             f"and covers {_long_labels(self.target.gpus)}",
         )
 
 
-def _missing_reason(missing: list[Gpu], archs: ArchList, check: compat.CudaCheck) -> str:
+def _missing_reason(missing: list[GpuToCover], archs: ArchList, check: compat.CudaCheck) -> str:
     reason = f"no kernels for {_labels(missing)}: the build has {archs.describe()}"
     if not check.jit and any(archs.runs_on(g.cc, jit=True) for g in missing):
         reason += " and its PTX cannot be JIT-compiled under minor-version compatibility"
@@ -343,15 +345,7 @@ def _missing_reason(missing: list[Gpu], archs: ArchList, check: compat.CudaCheck
 def _no_release_message(channel: str, search: Search) -> str:
     versions = [r.pytorch for r in search.recipes.releases_for(channel)]
     spec = search.spec.text if search.spec else "?"
-    if channel == "pytorch":
-        return (
-            f"the pytorch channel has no release matching --pytorch {spec}: it carries "
-            f"{versions[-1]} to {versions[0]}, the last release published there"
-        )
-    return (
-        f"conda-forge has no release matching --pytorch {spec} in the recipes "
-        f"({versions[-1]} to {versions[0]})"
-    )
+    return source(channel).no_release_message(versions, spec)
 
 
 def _plan_error(search: Search, failures: dict[str, Failure]) -> PlanError:
@@ -359,23 +353,24 @@ def _plan_error(search: Search, failures: dict[str, Failure]) -> PlanError:
     kinds = {f.kind for f in failures.values()}
     if kinds == {"no-release"}:
         known = "; ".join(
-            f"{WHERE[c]}: {', '.join(r.pytorch for r in reversed(recipes.releases_for(c)))}"
-            for c in ("pytorch", "conda-forge")
+            f"{source(c).where}: {', '.join(r.pytorch for r in reversed(recipes.releases_for(c)))}"
+            for c in NAMES
         )
         known_hints = [f"known PyTorch releases: {known}"]
-        if request.source != "auto":
-            other = "conda-forge" if request.source == "pytorch" else "pytorch"
-            if search.spec and any(
-                search.spec.matches(r.pytorch) for r in recipes.releases_for(other)
-            ):
-                known_hints.insert(
-                    0, f"--source {other} has a release matching --pytorch {search.spec.text}"
-                )
+        if request.source != AUTO:
+            for other in (n for n in NAMES if n != request.source):
+                if search.spec and any(
+                    search.spec.matches(r.pytorch) for r in recipes.releases_for(other)
+                ):
+                    known_hints.insert(
+                        0, f"--source {other} has a release matching --pytorch {search.spec.text}"
+                    )
+                    break
         return PlanError(
             f"No PyTorch release matches --pytorch {request.pytorch}", hints=known_hints
         )
     of = search.spec_text().replace(" matching --pytorch", " of pytorch")
-    names = " or ".join(ADJ[c] for c in failures)
+    names = " or ".join(source(c).adjective for c in failures)
     values = list(failures.values())
     if len(values) > 1 and kinds == {"gpu"} and len({f.gpus for f in values}) == 1:
         # The same GPUs fail everywhere: say it once.
@@ -406,8 +401,12 @@ def _plan_error(search: Search, failures: dict[str, Failure]) -> PlanError:
         for r in recipes.releases:
             cuda = {p for v in r.cuda_variants for p in v.platforms}
             served |= cuda if target.compute == "cuda" else set(r.cpu_platforms)
-        if request.source == "pytorch" and target.platform in served:
-            hints.append(f"--source conda-forge: conda-forge builds PyTorch for {target.platform}")
+        successor = source(request.source).successor if request.source != AUTO else None
+        if successor and target.platform in served:
+            hints.append(
+                f"--source {successor}: {source(successor).subject} builds PyTorch for "
+                f"{target.platform}"
+            )
         elif target.platform not in served:
             hints.append(f"platforms with such builds: {', '.join(sorted(served))}")
     if kinds & {"gpu", "cuda", "mixed"}:
@@ -448,12 +447,13 @@ def _fixes(search: Search) -> list[str]:
         need = f" (>= {minimum} on {compat.os_label(target.platform)})" if minimum else ""
         hints.append(
             f"install a newer NVIDIA driver, one for CUDA {variant.cuda} or later{need}: "
-            f"{WHERE[channel]} pytorch {release.pytorch} with CUDA {variant.cuda} covers "
+            f"{source(channel).where} pytorch {release.pytorch} with CUDA {variant.cuda} covers "
             f"{'these GPUs' if len(target.gpus) > 1 else 'this GPU'}"
         )
     # Another source, or the same one without the --pytorch pin.
-    other = {"pytorch": "conda-forge", "conda-forge": "pytorch", "auto": "auto"}[request.source]
-    for spec in (search.spec, None) if search.spec else (None,):
+    others = [AUTO] if request.source == AUTO else [n for n in NAMES if n != request.source]
+    trials = [(o, s) for s in ((search.spec, None) if search.spec else (None,)) for o in others]
+    for other, spec in trials:
         if other == request.source and spec is search.spec:
             continue  # that is the search that just failed
         trial = Search(replace(request, source=other), target, spec, recipes, record=False)
@@ -461,7 +461,7 @@ def _fixes(search: Search) -> list[str]:
             (o for o in (trial.search(c) for c in trial.channels()) if isinstance(o, Choice)), None
         )
         if choice is not None:
-            what = f"{WHERE[choice.channel]} pytorch {choice.release.pytorch}"
+            what = f"{source(choice.channel).where} pytorch {choice.release.pytorch}"
             cuda = f" with CUDA {choice.variant.cuda}" if choice.variant else ""
             flags = [f"--source {other}"] if other != request.source else []
             flags += ["without --pytorch"] if search.spec and spec is None else []

@@ -2,7 +2,7 @@
 
 The environments come from ``support.prefixes`` (``conda-meta/*.json`` records
 and the files they list: the system boundary the doctor reads). The machine is
-a ``Detection`` value, as ``detect()`` returns it; the CLI tests
+a ``Machine`` value, as ``detect()`` returns it; the CLI tests
 (test_cli_doctor.py) get it from the fake NVML driver instead. ``--run`` uses
 the shim python and fake ``torch`` of ``support.prefixes.fake_torch``, so the
 doctor's real probe script runs against it.
@@ -29,7 +29,7 @@ from support.prefixes import (
 )
 
 from conda_torch_plugin.doctor import NotAnEnvironment, diagnose
-from conda_torch_plugin.machine.detect import Detection, Gpu
+from conda_torch_plugin.machine.model import Gpu, Machine
 from conda_torch_plugin.recipes import load_recipes
 
 if TYPE_CHECKING:
@@ -42,8 +42,8 @@ RTX5090 = ("NVIDIA GeForce RTX 5090", "12.0")
 A6000 = ("NVIDIA RTX A6000", "8.6")
 
 
-def machine(*gpus: tuple[str, str], driver: str = "550.54.15", cuda: str = "12.4") -> Detection:
-    return Detection(
+def machine(*gpus: tuple[str, str], driver: str = "550.54.15", cuda: str = "12.4") -> Machine:
+    return Machine(
         driver_version=driver,
         cuda_version=cuda,
         source="nvml",
@@ -51,7 +51,7 @@ def machine(*gpus: tuple[str, str], driver: str = "550.54.15", cuda: str = "12.4
     )
 
 
-NO_DRIVER = Detection(None, None, "none", (), ("NVML: libnvidia-ml.so.1 not found",))
+NO_DRIVER = Machine(None, None, "none", (), ("NVML: libnvidia-ml.so.1 not found",))
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def recipes():
     return load_recipes()
 
 
-def run_doctor(prefix: Path, recipes, detection: Detection | None, **kwargs: Any) -> DoctorReport:
+def run_doctor(prefix: Path, recipes, detection: Machine | None, **kwargs: Any) -> DoctorReport:
     # user_base is pinned so the developer's own ~/.local cannot change a verdict.
     kwargs.setdefault("user_base", prefix.parent / "no-user-site")
     return diagnose(prefix, detection=detection, recipes=recipes, **kwargs)

@@ -23,7 +23,7 @@ from conda_torch_plugin.install import (
     prepare_install,
     rewrite_url,
 )
-from conda_torch_plugin.machine.detect import Detection, Gpu
+from conda_torch_plugin.machine.model import Gpu, Machine
 from conda_torch_plugin.recipes import load_recipes
 
 # The test channels hold linux-64 packages only; create/install target this machine's platform.
@@ -325,28 +325,28 @@ H100 = _gpu("NVIDIA H100 80GB HBM3", "9.0")
     ("detection", "ok", "codes"),
     [
         (
-            Detection("550.54.15", "12.4", "nvml", (H100,)),
+            Machine("550.54.15", "12.4", "nvml", (H100,)),
             True,
             ["driver-supports-cuda", "gpu-covered"],
         ),
         (
-            Detection("535.104.05", "12.2", "nvml", (_gpu("NVIDIA RTX A6000", "8.6"),)),
+            Machine("535.104.05", "12.2", "nvml", (_gpu("NVIDIA RTX A6000", "8.6"),)),
             True,
             ["minor-version-compatibility", "gpu-covered"],
         ),
-        (Detection("470.57.02", "11.4", "nvml", (H100,)), False, ["driver-too-old", "gpu-covered"]),
-        (Detection(None, None, "none", (), ("NVML: library not found",)), False, ["no-driver"]),
+        (Machine("470.57.02", "11.4", "nvml", (H100,)), False, ["driver-too-old", "gpu-covered"]),
+        (Machine(None, None, "none", (), ("NVML: library not found",)), False, ["no-driver"]),
         (
-            Detection("550.54.15", "12.4", "nvml", (_gpu("Tesla K40m", "3.5"),)),
+            Machine("550.54.15", "12.4", "nvml", (_gpu("Tesla K40m", "3.5"),)),
             False,
             ["driver-supports-cuda", "gpu-not-covered"],
         ),
         (
-            Detection("570.86.10", "12.8", "nvml", (_gpu("NVIDIA GeForce RTX 5090", "12.0"),)),
+            Machine("570.86.10", "12.8", "nvml", (_gpu("NVIDIA GeForce RTX 5090", "12.0"),)),
             False,
             ["driver-supports-cuda", "gpu-not-covered"],
         ),
-        (Detection("550.54.15", "12.4", "nvml", ()), True, ["driver-supports-cuda", "no-gpu"]),
+        (Machine("550.54.15", "12.4", "nvml", ()), True, ["driver-supports-cuda", "no-gpu"]),
     ],
     ids=["h100", "minor-compat", "old-driver", "no-driver", "kepler", "blackwell", "no-gpu"],
 )
@@ -362,7 +362,7 @@ def test_check_machine_cuda_lock(cuda_lock, detection, ok, codes):
 
 
 def test_refusal_says_why_and_what_to_do(cuda_lock):
-    no_driver = Detection(None, None, "none", (), ("NVML: library not found",))
+    no_driver = Machine(None, None, "none", (), ("NVML: library not found",))
     check = check_machine(cuda_lock, PLATFORM, no_driver, load_recipes())
     with pytest.raises(IncompatibleMachine) as raised:
         check.raise_if_incompatible()
@@ -374,7 +374,7 @@ def test_refusal_says_why_and_what_to_do(cuda_lock):
 def test_check_machine_blackwell_fix_names_conda_forge(cuda_lock):
     rtx5090 = _gpu("NVIDIA GeForce RTX 5090", "12.0")
     check = check_machine(
-        cuda_lock, PLATFORM, Detection("570.86.10", "12.8", "nvml", (rtx5090,)), load_recipes()
+        cuda_lock, PLATFORM, Machine("570.86.10", "12.8", "nvml", (rtx5090,)), load_recipes()
     )
     (error,) = check.errors
     assert "write --gpu-arch 12.0 --source conda-forge" in (error.fix or "")
@@ -382,7 +382,7 @@ def test_check_machine_blackwell_fix_names_conda_forge(cuda_lock):
 
 def test_check_machine_cpu_lock_on_gpu_machine_is_info(cpu_lock):
     check = check_machine(
-        cpu_lock, PLATFORM, Detection("550.54.15", "12.4", "nvml", (H100,)), load_recipes()
+        cpu_lock, PLATFORM, Machine("550.54.15", "12.4", "nvml", (H100,)), load_recipes()
     )
     assert check.ok and [f.severity for f in check.findings] == ["info"]
     assert "will not use the 1 NVIDIA GPU" in check.findings[0].message
@@ -390,7 +390,7 @@ def test_check_machine_cpu_lock_on_gpu_machine_is_info(cpu_lock):
 
 def test_check_machine_platform_not_in_lock(cuda_lock):
     check = check_machine(
-        cuda_lock, "win-64", Detection("550.54.15", "12.4", "nvml", (H100,)), load_recipes()
+        cuda_lock, "win-64", Machine("550.54.15", "12.4", "nvml", (H100,)), load_recipes()
     )
     assert not check.ok and check.findings[0].code == "platform-not-locked"
 

@@ -15,14 +15,14 @@ from conda_torch_plugin.doctor._machine import PrefixRemedies
 from conda_torch_plugin.flavour import Flavour
 from conda_torch_plugin.install import LockRemedies
 from conda_torch_plugin.machine.check import machine_findings, needs_conda_forge
-from conda_torch_plugin.machine.detect import Detection, Gpu
+from conda_torch_plugin.machine.model import Gpu, Machine
 from conda_torch_plugin.recipes import load_recipes
 
 PLATFORM = "linux-64"
 PREFIX = Path("/envs/torch")
 PT_CUDA_124 = Flavour("cuda", "12.4", "pytorch", "12.4")  # pytorch 2.5.1: sm_50 ... sm_90a
 CF_CUDA_126 = Flavour("cuda", "12.6", "conda-forge", "12.6")  # 2.7.0: ... sm_90 + compute_90 PTX
-NO_DRIVER = Detection(None, None, "none", (), ("NVML: libnvidia-ml.so.1 not found",))
+NO_DRIVER = Machine(None, None, "none", (), ("NVML: libnvidia-ml.so.1 not found",))
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_no_driver_severity_is_the_callers(recipes, severity) -> None:
 )
 def test_ptx_counts_only_with_full_driver_support(recipes, driver, cuda, expected) -> None:
     """A B200 (10.0) runs a build whose newest code is compute_90 PTX only if the driver JITs it."""
-    detection = Detection(driver, cuda, "nvml", (gpu("NVIDIA B200", "10.0"),))
+    detection = Machine(driver, cuda, "nvml", (gpu("NVIDIA B200", "10.0"),))
     findings = machine_findings(
         CF_CUDA_126, "2.7.0", PLATFORM, detection, recipes, remedies=PrefixRemedies(PREFIX)
     )
@@ -67,7 +67,7 @@ def test_ptx_counts_only_with_full_driver_support(recipes, driver, cuda, expecte
 
 
 def test_same_verdicts_with_each_callers_fixes(recipes) -> None:
-    detection = Detection("570.86.10", "12.8", "nvml", (gpu("NVIDIA GeForce RTX 5090", "12.0"),))
+    detection = Machine("570.86.10", "12.8", "nvml", (gpu("NVIDIA GeForce RTX 5090", "12.0"),))
     install, doctor = (
         machine_findings(PT_CUDA_124, "2.5.1", PLATFORM, detection, recipes, remedies=remedies)
         for remedies in (LockRemedies(), PrefixRemedies(PREFIX))

@@ -15,7 +15,6 @@ import pytest
 
 from conda_torch_plugin.errors import UsageError
 from conda_torch_plugin.machine.detect import (
-    Gpu,
     cuda_from_nvml_int,
     detect,
     parse_cuda_override,
@@ -23,6 +22,7 @@ from conda_torch_plugin.machine.detect import (
     parse_nvidia_smi_cuda,
     parse_proc_version,
 )
+from conda_torch_plugin.machine.model import Gpu
 
 if TYPE_CHECKING:
     from pathlib import Path

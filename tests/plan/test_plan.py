@@ -1,4 +1,5 @@
-"""The plan for machine profiles (driver, CUDA, GPUs, flags), built from PlanRequest directly."""
+"""The plan for machine profiles (driver, CUDA, GPUs, flags), built from PlanRequest and Machine
+values directly."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from conda_torch_plugin.cli import build_parser
+from conda_torch_plugin.cli._options import plan_inputs_from_args
 from conda_torch_plugin.errors import PlanError, UsageError
-from conda_torch_plugin.plan import Plan, PlanRequest, make_plan, request_for_machine
+from conda_torch_plugin.machine.model import Gpu, Machine, with_flags
+from conda_torch_plugin.plan import Plan, PlanRequest, make_plan
 
 RTX3090 = ("8.6", "NVIDIA GeForce RTX 3090")
 RTX4090 = ("8.9", "NVIDIA GeForce RTX 4090")
@@ -20,16 +24,25 @@ B200 = ("10.0", "NVIDIA B200")
 GH200 = ("9.0", "NVIDIA GH200 480GB")
 
 
+Case = tuple[PlanRequest, Machine]
+
+
 def request(
-    *gpus: tuple[str, str], platforms: tuple[str, ...] = ("linux-64",), **flags: object
-) -> PlanRequest:
-    flags.setdefault("cuda", None)
-    return PlanRequest(
-        platforms=platforms,
-        gpu_archs=tuple(g[0] for g in gpus),
-        gpu_names=tuple(g[1] for g in gpus),
-        **flags,  # type: ignore[arg-type]
+    *gpus: tuple[str, str],
+    platforms: tuple[str, ...] = ("linux-64",),
+    cuda: str | None = None,
+    driver: str | None = None,
+    **flags: object,
+) -> Case:
+    """The request and the machine, as ``make_plan(*request(...))`` takes them."""
+    machine = Machine(
+        driver,
+        cuda,
+        "flags",
+        tuple(Gpu(i, name, None, cc, None) for i, (cc, name) in enumerate(gpus)),
+        platform=platforms[0] if platforms else None,
     )
+    return PlanRequest(platforms=platforms, **flags), machine  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -378,14 +391,14 @@ PROFILES = [
 
 
 @pytest.mark.parametrize(("req", "expect"), PROFILES)
-def test_machine_profile(req: PlanRequest, expect: Expect) -> None:
-    plan = make_plan(req)
+def test_machine_profile(req: Case, expect: Expect) -> None:
+    plan = make_plan(*req)
     assert (plan.source, plan.pytorch, plan.cuda, plan.python, plan.compute) == (
         expect.source,
         expect.pytorch,
         expect.cuda,
         expect.python,
-        "mps" if req.platforms[0] == "osx-arm64" else expect.compute,
+        "mps" if req[0].platforms[0] == "osx-arm64" else expect.compute,
     )
     for spec in expect.specs:
         assert spec in plan.specs
@@ -425,7 +438,7 @@ def _check_invariants(plan: Plan) -> None:
 
 
 def test_the_json_shape_has_every_documented_key() -> None:
-    data = make_plan(request(RTX3090, cuda="12.4")).to_dict()
+    data = make_plan(*request(RTX3090, cuda="12.4")).to_dict()
     for key in (
         "source",
         "channels",
@@ -445,12 +458,12 @@ def test_the_json_shape_has_every_documented_key() -> None:
 
 
 def test_base_channel_defaults() -> None:
-    plan = make_plan(request(RTX3090, cuda="12.4", base_channel="defaults"))
+    plan = make_plan(*request(RTX3090, cuda="12.4", base_channel="defaults"))
     assert plan.channels == ("pytorch", "nvidia", "defaults")
 
 
 def test_virtual_packages_per_platform() -> None:
-    plan = make_plan(request(RTX3090, cuda="12.4", platforms=("linux-64", "win-64", "osx-arm64")))
+    plan = make_plan(*request(RTX3090, cuda="12.4", platforms=("linux-64", "win-64", "osx-arm64")))
     assert {p.platform: p.virtual_packages for p in plan.platforms} == {
         "linux-64": {"__cuda": "12.4", "__glibc": "2.17"},
         "win-64": {"__cuda": "12.4"},
@@ -465,7 +478,7 @@ def test_virtual_packages_per_platform() -> None:
 
 def test_conda_forge_secondaries_get_their_closest_variant() -> None:
     plan = make_plan(
-        request(
+        *request(
             RTX3090,
             cuda="13.0",
             source="conda-forge",
@@ -481,7 +494,7 @@ def test_conda_forge_secondaries_get_their_closest_variant() -> None:
     }
     assert plan.platforms[0].virtual_packages == {"__cuda": "13.0", "__glibc": "2.28"}
     lower = make_plan(
-        request(RTX3090, cuda="12.9", source="conda-forge", platforms=("linux-64", "win-64"))
+        *request(RTX3090, cuda="12.9", source="conda-forge", platforms=("linux-64", "win-64"))
     )
     assert [p.cuda for p in lower.platforms] == ["12.9", "12.8"]
     assert any("win-64: CUDA 12.8, the closest to 12.9" in r for r in lower.reasons)
@@ -489,7 +502,7 @@ def test_conda_forge_secondaries_get_their_closest_variant() -> None:
 
 
 def test_cpu_primary_gives_cpu_everywhere() -> None:
-    plan = make_plan(request(platforms=("linux-64", "win-64", "osx-arm64")))
+    plan = make_plan(*request(platforms=("linux-64", "win-64", "osx-arm64")))
     assert [(p.compute, p.cuda) for p in plan.platforms] == [
         ("cpu", None),
         ("cpu", None),
@@ -589,11 +602,9 @@ ERRORS = [
 
 
 @pytest.mark.parametrize(("req", "in_message", "in_hints"), ERRORS)
-def test_nothing_fits(
-    req: PlanRequest, in_message: tuple[str, ...], in_hints: tuple[str, ...]
-) -> None:
+def test_nothing_fits(req: Case, in_message: tuple[str, ...], in_hints: tuple[str, ...]) -> None:
     with pytest.raises(PlanError) as caught:
-        make_plan(req)
+        make_plan(*req)
     for text in in_message:
         assert text in caught.value.message
     hints = " | ".join(caught.value.hints)
@@ -613,32 +624,28 @@ def test_nothing_fits(
     ],
     ids=["bad-spec", "bad-cuda", "bad-gpu-arch", "bad-source", "no-platform", "repeated-platform"],
 )
-def test_bad_requests_are_usage_errors(req: PlanRequest) -> None:
+def test_bad_requests_are_usage_errors(req: Case) -> None:
     with pytest.raises(UsageError):
-        make_plan(req)
+        make_plan(*req)
 
 
-# -- request_for_machine ---------------------------------------------------------------
+# -- the machine as an input ------------------------------------------------------------
 
 
-def test_request_for_machine_skips_detection_when_flags_describe_the_machine() -> None:
-    req = request_for_machine(
-        cuda="12.4",
-        cpu=False,
-        gpu_archs=("8.6", "8.9"),
-        driver="550.54.15",
-        platforms=(),
-        pytorch=None,
-        python=None,
-        source="auto",
-        base_channel="conda-forge",
+def test_flags_that_describe_the_machine_skip_detection() -> None:
+    args = build_parser().parse_args(
+        ["plan", "--cuda", "12.4", "--gpu-arch", "8.6", "--gpu-arch", "8.9"]
+        + ["--driver", "550.54.15"]
     )
-    assert (req.cuda, req.gpu_archs, req.driver, req.notes) == (
+    req, machine = plan_inputs_from_args(args)
+    gpu_archs = tuple(g.compute_capability for g in machine.gpus)
+    assert (machine.cuda_version, gpu_archs, machine.driver_version, machine.notes) == (
         "12.4",
         ("8.6", "8.9"),
         "550.54.15",
         (),
     )
+    assert machine.source == "flags"
     assert req.platforms and req.platforms[0] in (
         "linux-64",
         "linux-aarch64",
@@ -650,18 +657,45 @@ def test_request_for_machine_skips_detection_when_flags_describe_the_machine() -
 
 def test_empty_conda_override_cuda_plans_without_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "")
-    req = request_for_machine(
-        cuda=None,
-        cpu=False,
-        gpu_archs=(),
-        driver=None,
-        platforms=("linux-64",),
-        pytorch=None,
-        python=None,
-        source="auto",
-        base_channel="conda-forge",
+    req, machine = plan_inputs_from_args(
+        build_parser().parse_args(["plan", "--platform", "linux-64"])
     )
-    assert (req.cuda, req.gpu_archs) == (None, ())
-    plan = make_plan(req)
+    assert (machine.cuda_version, machine.gpus) == (None, ())
+    plan = make_plan(req, machine)
     assert plan.compute == "cpu" and "cpuonly" in plan.specs
     assert any("CONDA_OVERRIDE_CUDA is empty" in r for r in plan.reasons)
+
+
+def test_make_plan_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The machine is the only description of the hardware: CONDA_OVERRIDE_CUDA is the
+    CLI's business, so a plan for a given machine is the same whatever it says."""
+    req = request(RTX3090, cuda="12.4", driver="550.54.15")
+    before = make_plan(*req).to_dict()
+    monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "")
+    assert make_plan(*req).to_dict() == before
+    assert before["compute"] == "cuda"
+
+
+def test_detected_gpus_are_replaced_by_gpu_arch_and_unknown_ones_noted() -> None:
+    detected = Machine(
+        "550.54.15",
+        "12.4",
+        "nvml",
+        (Gpu(0, "Tesla K80", None, None, None), Gpu(1, RTX3090[1], None, "8.6", None)),
+    )
+    machine = with_flags(detected, platform="linux-64")
+    assert [g.name for g in machine.gpus] == [RTX3090[1]]
+    assert machine.notes == ("GPU 0 (Tesla K80): compute capability unknown, not checked",)
+    flagged = with_flags(detected, platform="linux-64", gpu_archs=("9.0",), cuda="12.1")
+    assert [(g.name, g.compute_capability) for g in flagged.gpus] == [(None, "9.0")]
+    assert (flagged.cuda_version, flagged.driver_version) == ("12.1", "550.54.15")
+
+
+def test_a_plan_for_several_machines_fits_each_of_them() -> None:
+    """The oldest driver decides the CUDA build, and every machine's GPUs are covered."""
+    (req, newer), (_, older) = request(RTX4090, cuda="12.4"), request(RTX3090, cuda="12.1")
+    plan = make_plan(req, [newer, older])
+    assert (plan.source, plan.cuda) == ("pytorch", "12.1")
+    assert any(RTX4090[1] in r for r in plan.reasons)
+    assert any(RTX3090[1] in r for r in plan.reasons)
+    assert make_plan(req, [newer]).cuda == "12.4"
