@@ -37,7 +37,7 @@ from conda_torch_plugin.errors import RecipeError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-    from importlib.resources.abc import Traversable
+    from importlib.abc import Traversable
 
 PLATFORMS = ("linux-64", "linux-aarch64", "linux-ppc64le", "win-64", "osx-64", "osx-arm64")
 CHANNELS = ("pytorch", "conda-forge")

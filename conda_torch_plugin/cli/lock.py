@@ -87,13 +87,13 @@ def execute(args: argparse.Namespace) -> int:
     if args.check:
         from conda_torch_plugin.lock import check
 
-        result = check(
+        checked = check(
             args.env_file,
             platforms=args.platforms,
             lockfile=args.lockfile,
             virtual_package_spec=args.virtual_package_spec,
         )
-        return _report_check(result, as_json=args.json)
+        return _report_check(checked, as_json=args.json)
 
     from conda_torch_plugin.lock import lock, regenerate_command
 

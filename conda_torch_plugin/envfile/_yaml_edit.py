@@ -277,14 +277,14 @@ def _append_inside(node: Any, text: str) -> None:
         if isinstance(node[last], (list, dict)) and node[last]:
             _append_inside(node[last], text)
             return
-        slot = node.ca.items.setdefault(last, [None, None, None, None])
+        slot = node.ca.items.setdefault(last, [None, None, None, None])  # type: ignore[attr-defined]
         position = 0
     elif isinstance(node, dict) and node:
         last = list(node)[-1]
         if isinstance(node[last], (list, dict)) and node[last]:
             _append_inside(node[last], text)
             return
-        slot = node.ca.items.setdefault(last, [None, None, None, None])
+        slot = node.ca.items.setdefault(last, [None, None, None, None])  # type: ignore[attr-defined]
         position = 2
     else:
         return

@@ -177,14 +177,15 @@ def read_inputs(
     # The platforms asked for, else the file's `platforms:`, else DEFAULT_PLATFORMS.
     chosen = check_platforms(spec.lock_platforms)
     if virtual_package_spec is not None:
-        vp_path: Path | None = Path(virtual_package_spec)
-        if not vp_path.is_file():
+        given = Path(virtual_package_spec)
+        if not given.is_file():
             raise EnvFileError(
-                f"virtual package spec {vp_path} not found",
+                f"virtual package spec {given} not found",
                 hints=[
                     "write one with `conda torch-env write`, or leave out --virtual-package-spec"
                 ],
             )
+        vp_path: Path | None = given
     else:
         vp_path = find_virtual_package_spec(env)
     vp_spec = read_virtual_packages(vp_path) if vp_path is not None else None

@@ -169,7 +169,7 @@ async def _solve_all(
             sources,
             specs[platform],
             gateway=gateway,
-            platforms=[platform, "noarch"],
+            platforms=[platform, "noarch"],  # type: ignore[list-item]  # checked by check_platforms
             virtual_packages=generic[platform],
             channel_relations="disabled",  # solve against exactly the listed channels
         )

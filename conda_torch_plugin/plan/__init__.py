@@ -90,20 +90,20 @@ def common_machine(machines: Machine | Sequence[Machine]) -> Machine:
     if not others:
         return first
     every = tuple(m for m in machines)
-    cudas = [m.cuda_version for m in every]
-    drivers = [m.driver_version for m in every]
     gpus = tuple(g for m in every for g in m.gpus)
     return replace(
         first,
-        cuda_version=None if None in cudas else min(cudas, key=_key),  # type: ignore[arg-type]
-        driver_version=None if None in drivers else min(drivers, key=_key),  # type: ignore[arg-type]
+        cuda_version=_oldest([m.cuda_version for m in every]),
+        driver_version=_oldest([m.driver_version for m in every]),
         gpus=tuple(replace(g, index=i) for i, g in enumerate(gpus)),
         notes=tuple(dict.fromkeys(n for m in every for n in m.notes)),
     )
 
 
-def _key(version: str | None) -> tuple[int, ...]:
-    return compat.version_tuple(version or "0")
+def _oldest(versions: list[str | None]) -> str | None:
+    """The lowest version; None (unknown, or no driver) when any is None."""
+    known = [v for v in versions if v is not None]
+    return min(known, key=compat.version_tuple) if len(known) == len(versions) else None
 
 
 def _check_request(request: PlanRequest, machine: Machine) -> None:

@@ -72,10 +72,8 @@ def primary_target(request: PlanRequest, machine: Machine, recipes: Recipes) -> 
     """Read the request and the machine for ``platforms[0]``; PlanError when GPUs come
     without a CUDA version."""
     platform = request.platforms[0]
-    gpus = tuple(
-        GpuToCover(i, g.compute_capability, g.name)
-        for i, g in enumerate(g for g in machine.gpus if g.compute_capability)
-    )
+    known = [(g.name, g.compute_capability) for g in machine.gpus if g.compute_capability]
+    gpus = tuple(GpuToCover(i, cc, name) for i, (name, cc) in enumerate(known) if cc)
     reasons: list[str] = []
     if compat.is_osx(platform):
         compute: Compute = "mps" if platform == "osx-arm64" else "cpu"
