@@ -22,125 +22,47 @@ download an installer for over a minute); the package never imports conda_lock.
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from conda_torch_plugin.errors import EnvFileError, LockError, UsageError
-from conda_torch_plugin.lock.variant_guard import (
-    check_invariants,
-    check_variant_pinned,
-    unsatisfied_specs,
+from conda_torch_plugin.lock.model import (
+    CheckResult,
+    LockInputs,
+    LockResult,
+    PlatformSummary,
+    Progress,
+    SolverBackend,
+    relative_posix,
 )
+from conda_torch_plugin.lock.variant_guard import unsatisfied_specs
 
 if TYPE_CHECKING:
-    from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
+    import os
+    from collections.abc import Mapping, Sequence
 
-Progress = Callable[[str], None]
+    from conda_torch_plugin.condalock.lockfile import LockFile
+
+__all__ = ["CheckResult", "LockInputs", "LockResult", "PlatformSummary", "check", "lock"]
 
 DEFAULT_LOCKFILE = "conda-lock.yml"
 VIRTUAL_PACKAGE_FILES = ("virtual-packages.yml", "virtual-packages.yaml")
 SOLVERS = ("rattler", "conda-lock")
 SUMMARY_PACKAGES = ("pytorch", "torchvision", "torchaudio", "pytorch-cuda", "cuda-version")
-CONDA_EXECUTABLES = ("conda", "mamba", "micromamba")
 
 
-@dataclass(frozen=True)
-class PlatformSummary:
-    platform: str
-    packages: int
-    flavour: str  # "CUDA 12.4", "CPU", "CPU/MPS", "unknown"
-    torch: dict[str, str]  # {"pytorch": "2.5.1 py3.12_cuda12.4_cudnn9.1.0_0", ...}
+def solver_backend(name: str) -> SolverBackend:
+    """The backend for ``--solver name`` (UsageError naming the known ones)."""
+    if name == "rattler":
+        from conda_torch_plugin.lock.rattler import RattlerBackend
 
-    def to_dict(self) -> dict[str, object]:
-        return {"packages": self.packages, "flavour": self.flavour, **self.torch}
+        return RattlerBackend()
+    if name == "conda-lock":
+        from conda_torch_plugin.lock.conda_lock_solver import CondaLockBackend
 
-
-@dataclass(frozen=True)
-class LockResult:
-    lockfile: Path
-    platforms: tuple[PlatformSummary, ...]
-    content_hash: dict[str, str]
-    written: bool  # False when the file already held exactly these bytes
-    explicit_files: tuple[Path, ...]
-    solver: str
-    solve_seconds: float | None  # time inside the bare rattler solve calls (None: conda-lock)
-    seconds: float  # the whole lock() call
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "lockfile": str(self.lockfile),
-            "platforms": {p.platform: p.to_dict() for p in self.platforms},
-            "content_hash": dict(self.content_hash),
-            "written": self.written,
-            "explicit_files": [str(p) for p in self.explicit_files],
-            "solver": self.solver,
-            "solve_seconds": None if self.solve_seconds is None else round(self.solve_seconds, 4),
-            "seconds": round(self.seconds, 4),
-        }
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    lockfile: Path
-    platforms: tuple[str, ...]  # what the environment asks for
-    stale: tuple[str, ...]  # in both, content hash differs
-    added: tuple[str, ...]  # asked for, not in the lock
-    removed: tuple[str, ...]  # in the lock, no longer asked for
-    details: tuple[str, ...] = ()  # what changed, where it can be told
-    missing: bool = False  # no lock file at all
-
-    @property
-    def up_to_date(self) -> bool:
-        return not (self.missing or self.stale or self.added or self.removed)
-
-    @property
-    def message(self) -> str:
-        if self.missing:
-            return f"{self.lockfile} does not exist"
-        if self.up_to_date:
-            return f"{self.lockfile} is up to date for {', '.join(self.platforms)}"
-        parts = []
-        if self.stale:
-            parts.append(
-                f"stale for {', '.join(self.stale)} (the inputs changed since it was made)"
-            )
-        if self.added:
-            parts.append(f"missing {', '.join(self.added)} (asked for, not in the lock)")
-        if self.removed:
-            parts.append(f"has {', '.join(self.removed)}, which the environment no longer asks for")
-        return f"{self.lockfile} is out of date: " + "; ".join(parts)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "lockfile": str(self.lockfile),
-            "up_to_date": self.up_to_date,
-            "platforms": list(self.platforms),
-            "stale": list(self.stale),
-            "added": list(self.added),
-            "removed": list(self.removed),
-            "details": list(self.details),
-            "missing": self.missing,
-            "message": self.message,
-        }
-
-
-@dataclass(frozen=True)
-class LockInputs:
-    """Everything read before solving: environment, virtual packages, paths."""
-
-    env_path: Path
-    lockfile: Path
-    spec: Any  # envspec.LockSpec
-    platforms: tuple[str, ...]
-    vp_path: Path | None
-    vp_spec: Any | None  # envspec.VirtualPackageSpec
-    virtual_packages: dict[str, dict[str, str]] = field(default_factory=dict)
+        return CondaLockBackend()
+    raise UsageError(f"unknown solver {name!r}", hints=[f"use one of: {', '.join(SOLVERS)}"])
 
 
 def default_lockfile(env_path: str | os.PathLike[str]) -> Path:
@@ -223,7 +145,7 @@ def regenerate_command(
     base = lock.resolve().parent
     words = ["conda", "torch-env", "lock"]
     if env.resolve() != (base / "environment.yml"):
-        words += ["-f", _relative(env, base)]
+        words += ["-f", relative_posix(env, base)]
     if lock.name != DEFAULT_LOCKFILE:
         words += ["--lockfile", lock.name]
     for platform in platforms or ():
@@ -231,7 +153,7 @@ def regenerate_command(
     if virtual_package_spec is not None:
         vp = Path(virtual_package_spec)
         if vp.resolve() != env.resolve().parent / vp.name or vp.name not in VIRTUAL_PACKAGE_FILES:
-            words += ["--virtual-package-spec", _relative(vp, base)]
+            words += ["--virtual-package-spec", relative_posix(vp, base)]
     if channel_alias:
         words += ["--channel-alias", strip_credentials(channel_alias)]
     if solver != "rattler":
@@ -241,10 +163,6 @@ def regenerate_command(
     import shlex
 
     return shlex.join(words)
-
-
-def _relative(path: Path, base: Path) -> str:
-    return Path(os.path.relpath(path.resolve(), base)).as_posix()
 
 
 def lock(
@@ -262,113 +180,38 @@ def lock(
 ) -> LockResult:
     """Solve the environment for each platform and write the lock; nothing is written on failure."""
     started = time.perf_counter()
-    if solver not in SOLVERS:
-        raise UsageError(f"unknown solver {solver!r}", hints=[f"use one of: {', '.join(SOLVERS)}"])
-    if solver == "conda-lock":
-        # Before reading anything: without conda this must fail at once.
-        conda_exe = find_conda_executable()
+    backend = solver_backend(solver)
+    backend.prepare()
     inputs = read_inputs(
         env_path,
         platforms=platforms,
         lockfile=lockfile,
         virtual_package_spec=virtual_package_spec,
     )
-    if solver == "conda-lock":
-        return _lock_with_conda_lock(
-            inputs,
-            conda_exe,
-            channel_alias=channel_alias,
-            explicit=explicit,
-            progress=progress,
-            started=started,
-        )
-    return _lock_with_rattler(
+    locked = backend.solve(
         inputs,
         channel_alias=channel_alias,
         custom_channels=custom_channels,
-        explicit=explicit,
         progress=progress,
         command=command,
-        started=started,
-    )
-
-
-def _lock_with_rattler(
-    inputs: LockInputs,
-    *,
-    channel_alias: str | None,
-    custom_channels: Mapping[str, str] | None,
-    explicit: bool,
-    progress: Progress | None,
-    command: str,
-    started: float,
-) -> LockResult:
-    from conda_torch_plugin.channels import resolve_channels
-    from conda_torch_plugin.condalock.content_hash import content_hashes
-    from conda_torch_plugin.condalock.lockfile import LockFile, locked_package_from_record
-    from conda_torch_plugin.lock.rattler import solve_platforms
-
-    spec = inputs.spec
-    source = inputs.env_path.name
-    pip = sorted({req for p in inputs.platforms for req in spec.pip.get(p, ())})
-    if pip:
-        raise LockError(
-            f"{source} has pip dependencies ({', '.join(pip)}), which the rattler "
-            "solver cannot lock",
-            hints=[
-                "use --solver conda-lock (needs conda, mamba or micromamba on PATH)",
-                "or replace them with conda packages",
-            ],
-        )
-    specs = {p: tuple(spec.dependencies.get(p, ())) for p in inputs.platforms}
-    for platform in inputs.platforms:
-        check_variant_pinned(
-            spec.channels,
-            platform,
-            specs[platform],
-            inputs.virtual_packages[platform],
-            source=source,
-        )
-    channels = resolve_channels(spec.channels, channel_alias, custom_channels)
-    hashes = content_hashes(spec, inputs.vp_spec, inputs.platforms)
-    solution = solve_platforms(
-        channels,
-        specs,
-        inputs.virtual_packages,
-        channel_alias=channel_alias,
-        custom_channels=custom_channels,
-        progress=progress,
-        source=source,
-    )
-    packages: list[LockedPackage] = []
-    for platform in inputs.platforms:
-        solved = solution.platforms[platform]
-        check_invariants(platform, specs[platform], solved.records, solved.virtual_packages)
-        packages.extend(locked_package_from_record(r, platform) for r in solved.records)
-    lock_model = LockFile(
-        platforms=inputs.platforms,
-        channels=tuple(c.public_url for c in channels),
-        content_hash={p: hashes[p] for p in inputs.platforms},
-        sources=(_relative(inputs.env_path, inputs.lockfile.resolve().parent),),
-        packages=tuple(packages),
     )
     if progress is not None:
         progress(f"writing {inputs.lockfile} ...")
-    written, explicit_files = _write_outputs(lock_model, inputs.lockfile, command, explicit)
+    written, explicit_files = _write_outputs(locked.model, locked.text, inputs.lockfile, explicit)
     return LockResult(
         lockfile=inputs.lockfile,
-        platforms=tuple(_summary(lock_model, p) for p in inputs.platforms),
-        content_hash=dict(lock_model.content_hash),
+        platforms=tuple(_summary(locked.model, p) for p in locked.model.platforms),
+        content_hash=dict(locked.model.content_hash),
         written=written,
         explicit_files=explicit_files,
-        solver="rattler",
-        solve_seconds=solution.solve_seconds,
+        solver=backend.name,
+        solve_seconds=locked.solve_seconds,
         seconds=time.perf_counter() - started,
     )
 
 
 def _write_outputs(
-    lock_model: LockFile, path: Path, command: str, explicit: bool
+    lock_model: LockFile, text: str, path: Path, explicit: bool
 ) -> tuple[bool, tuple[Path, ...]]:
     """Write the lock and, with ``explicit``, one conda-<platform>.lock per platform.
 
@@ -377,9 +220,7 @@ def _write_outputs(
     the same text is not rewritten. Returns (lock written?, explicit files).
     """
     from conda_torch_plugin.condalock.explicit import render_explicit
-    from conda_torch_plugin.condalock.lockfile import render_lockfile
 
-    text = render_lockfile(lock_model, command=command)
     rendered = {
         explicit_path(path, platform): render_explicit(lock_model, platform)
         for platform in (lock_model.platforms if explicit else ())
@@ -499,117 +340,3 @@ def _what_changed(inputs: LockInputs, existing: LockFile, platform: str) -> list
             f"({inputs.env_path.name} or {vp_name})"
         )
     return found
-
-
-def find_conda_executable(environ: Mapping[str, str] | None = None) -> str:
-    """conda, mamba or micromamba for ``conda-lock lock``; LockError at once where none exists."""
-    environ = os.environ if environ is None else environ
-    candidate = environ.get("CONDA_EXE")
-    if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-        return candidate
-    path = environ.get("PATH")
-    for name in CONDA_EXECUTABLES:
-        found = shutil.which(name, path=path)
-        if found:
-            return found
-    raise LockError(
-        "--solver conda-lock needs a conda, mamba or micromamba executable, and none is on PATH",
-        hints=[
-            "without one, conda-lock tries to download an installer (for over a minute, and "
-            "offline it fails)",
-            "leave out --solver to lock with the built-in rattler solver, which needs none",
-            "or put conda, mamba or micromamba on PATH (or set CONDA_EXE)",
-        ],
-    )
-
-
-def _conda_lock_command() -> list[str]:
-    exe = shutil.which("conda-lock")
-    if exe:
-        return [exe]
-    import importlib.util
-
-    if importlib.util.find_spec("conda_lock") is not None:  # finds it without importing it
-        return [sys.executable, "-m", "conda_lock"]
-    raise LockError(
-        "--solver conda-lock needs the conda-lock command, which is not installed",
-        hints=["pip install 'conda-torch-plugin[conda-lock]'"],
-    )
-
-
-def _lock_with_conda_lock(
-    inputs: LockInputs,
-    conda_exe: str,
-    *,
-    channel_alias: str | None,
-    explicit: bool,
-    progress: Progress | None,
-    started: float,
-) -> LockResult:
-    import subprocess
-    import tempfile
-
-    from conda_torch_plugin.channels import normalize_alias
-    from conda_torch_plugin.condalock.lockfile import read_lockfile
-
-    base = _conda_lock_command()
-    target = inputs.lockfile
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # conda-lock writes in place; let it write a copy so a failure leaves the lock untouched.
-    with tempfile.TemporaryDirectory(prefix=".conda-lock-", dir=target.parent) as tmp:
-        scratch = Path(tmp) / target.name
-        if target.is_file():
-            shutil.copy2(target, scratch)
-        command = [
-            *base,
-            "lock",
-            "--conda",
-            conda_exe,
-            "-f",
-            str(inputs.env_path.resolve()),
-            "--lockfile",
-            str(scratch),
-            "--kind",
-            "lock",
-            "--strip-auth",
-        ]
-        for platform in inputs.platforms:
-            command += ["-p", platform]
-        if inputs.vp_path is not None:
-            command += ["--virtual-package-spec", str(inputs.vp_path.resolve())]
-        env = dict(os.environ)
-        if channel_alias:
-            env["CONDA_CHANNEL_ALIAS"] = normalize_alias(channel_alias)
-        if progress is not None:
-            progress(f"running conda-lock for {', '.join(inputs.platforms)} ...")
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-12:])
-            raise LockError(
-                f"conda-lock failed with exit status {done.returncode}:\n{tail}",
-                hints=["the lock file was left as it was"],
-            )
-        lock_model = read_lockfile(scratch)
-        rendered: dict[Path, str] = {}
-        if explicit:
-            from conda_torch_plugin.condalock.explicit import render_explicit
-
-            rendered = {
-                explicit_path(target, p): render_explicit(lock_model, p)
-                for p in lock_model.platforms
-            }
-        before = _read_text(target)
-        after = _read_text(scratch)
-        os.replace(scratch, target)  # same folder: atomic
-        for path, text in rendered.items():
-            _write_if_changed(path, text)
-    return LockResult(
-        lockfile=target,
-        platforms=tuple(_summary(lock_model, p) for p in lock_model.platforms),
-        content_hash=dict(lock_model.content_hash),
-        written=before != after,
-        explicit_files=tuple(rendered),
-        solver="conda-lock",
-        solve_seconds=None,
-        seconds=time.perf_counter() - started,
-    )

@@ -22,9 +22,9 @@ platform, the channel or the unsatisfiable constraint. ``rattler`` and
 
 from __future__ import annotations
 
+import functools
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +36,17 @@ from conda_torch_plugin.channels import (
     resolve_channel,
 )
 from conda_torch_plugin.errors import LockError, UsageError
+from conda_torch_plugin.lock.model import Locked, relative_posix
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
     from rattler import RepoDataRecord
 
-Progress = Callable[[str], None]
+    from conda_torch_plugin.condalock.envspec import VirtualPackageSpec
+    from conda_torch_plugin.condalock.lockfile import LockedPackage
+    from conda_torch_plugin.lock.model import LockInputs, Progress, SolverName
+
 
 _ARCH = {
     "64": "x86_64",
@@ -75,17 +81,29 @@ def check_platforms(platforms: Sequence[str]) -> tuple[str, ...]:
 def default_virtual_packages(platform: str) -> dict[str, str]:
     """conda-lock's default virtual packages for a platform, less ``__cuda``.
 
-    Values are ``"VERSION"`` or ``"VERSION BUILD"`` as in virtual-packages.yml.
+    Values are ``"VERSION"`` or ``"VERSION BUILD"`` as in virtual-packages.yml. They
+    come from conda-lock's defaults (``envspec.default_virtual_packages``); a
+    platform conda-lock does not list gets those of its operating system with its
+    own ``__archspec``.
     """
+    defaults = _conda_lock_defaults()
     os_name, _, arch = platform.partition("-")
-    archspec = f"1 {_ARCH.get(arch, arch)}"
-    if os_name == "linux":
-        return {"__unix": "0", "__linux": "5.10", "__glibc": "2.28", "__archspec": archspec}
-    if os_name == "osx":
-        return {"__unix": "0", "__osx": "11.0", "__archspec": archspec}
-    if os_name == "win":
-        return {"__win": "0", "__archspec": archspec}
-    return {}
+    same_os = [p for p in defaults.subdirs if p.partition("-")[0] == os_name]
+    given = defaults.for_platform(platform) or (
+        defaults.for_platform(same_os[0]) if same_os else {}
+    )
+    if not given:
+        return {}
+    packages = {name: spec for name, spec in given.items() if name != "__cuda"}
+    packages["__archspec"] = f"1 {_ARCH.get(arch, arch)}"
+    return packages
+
+
+@functools.cache
+def _conda_lock_defaults() -> VirtualPackageSpec:
+    from conda_torch_plugin.condalock.envspec import default_virtual_packages as defaults
+
+    return defaults()
 
 
 def virtual_packages_for(platform: str, spec: Any | None) -> dict[str, str]:
@@ -183,8 +201,6 @@ async def _solve_all(
     solutions: dict[str, PlatformSolution] = {}
     for platform, outcome in zip(specs, outcomes, strict=True):
         if isinstance(outcome, BaseException):
-            if not isinstance(outcome, Exception):
-                raise outcome
             # rattler's exceptions share no base class of ours; report the first platform.
             raise _lock_error(outcome, platform, channels, vps[platform]) from None
         records, seconds = outcome
@@ -234,18 +250,25 @@ def _match_spec(
 
 
 def _lock_error(
-    error: Exception,
+    error: BaseException,
     platform: str,
     channels: Sequence[ChannelSource],
     virtual_packages: Mapping[str, str],
 ) -> LockError:
-    kind = type(error).__name__
+    from rattler.exceptions import (
+        FetchRepoDataError,
+        GatewayError,
+        InvalidChannelError,
+        IoError,
+        SolverError,
+    )
+
     message = redact(str(error), channels)
-    if kind == "SolverError":
+    if isinstance(error, SolverError):
         return _unsolvable(message, platform, virtual_packages)
-    if kind in ("GatewayError", "FetchRepoDataError", "InvalidChannelError", "IoError"):
+    if isinstance(error, (GatewayError, FetchRepoDataError, InvalidChannelError, IoError)):
         return _unreadable(message, platform, channels)
-    if kind == "PanicException":  # pyo3: a bug in rattler, not in the input
+    if type(error).__module__ == "pyo3_runtime":  # a Rust panic: a bug in rattler, not the input
         return LockError(f"rattler failed while solving {platform}: {_first_line(message)}")
     raise error
 
@@ -335,3 +358,86 @@ def _unreadable(message: str, platform: str, channels: Sequence[ChannelSource]) 
 def _first_line(error: object) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+class RattlerBackend:
+    """The built-in solver: every platform solved with py-rattler, offline-capable."""
+
+    name: SolverName = "rattler"
+
+    def prepare(self) -> None:
+        return None
+
+    def solve(
+        self,
+        inputs: LockInputs,
+        *,
+        channel_alias: str | None,
+        custom_channels: Mapping[str, str] | None,
+        progress: Progress | None,
+        command: str,
+    ) -> Locked:
+        return _lock(inputs, channel_alias, custom_channels, progress, command)
+
+
+def _lock(
+    inputs: LockInputs,
+    channel_alias: str | None,
+    custom_channels: Mapping[str, str] | None,
+    progress: Progress | None,
+    command: str,
+) -> Locked:
+    from conda_torch_plugin.channels import resolve_channels
+    from conda_torch_plugin.condalock.content_hash import content_hashes
+    from conda_torch_plugin.condalock.lockfile import (
+        LockFile,
+        locked_package_from_record,
+        render_lockfile,
+    )
+    from conda_torch_plugin.lock.variant_guard import check_invariants, check_variant_pinned
+
+    spec = inputs.spec
+    source = inputs.env_path.name
+    pip = sorted({req for p in inputs.platforms for req in spec.pip.get(p, ())})
+    if pip:
+        raise LockError(
+            f"{source} has pip dependencies ({', '.join(pip)}), which the rattler "
+            "solver cannot lock",
+            hints=[
+                "use --solver conda-lock (needs conda, mamba or micromamba on PATH)",
+                "or replace them with conda packages",
+            ],
+        )
+    specs = {p: tuple(spec.dependencies.get(p, ())) for p in inputs.platforms}
+    for platform in inputs.platforms:
+        check_variant_pinned(
+            spec.channels,
+            platform,
+            specs[platform],
+            inputs.virtual_packages[platform],
+            source=source,
+        )
+    channels = resolve_channels(spec.channels, channel_alias, custom_channels)
+    hashes = content_hashes(spec, inputs.vp_spec, inputs.platforms)
+    solution = solve_platforms(
+        channels,
+        specs,
+        inputs.virtual_packages,
+        channel_alias=channel_alias,
+        custom_channels=custom_channels,
+        progress=progress,
+        source=source,
+    )
+    packages: list[LockedPackage] = []
+    for platform in inputs.platforms:
+        solved = solution.platforms[platform]
+        check_invariants(platform, specs[platform], solved.records, solved.virtual_packages)
+        packages.extend(locked_package_from_record(r, platform) for r in solved.records)
+    lock_model = LockFile(
+        platforms=inputs.platforms,
+        channels=tuple(c.public_url for c in channels),
+        content_hash={p: hashes[p] for p in inputs.platforms},
+        sources=(relative_posix(inputs.env_path, inputs.lockfile.resolve().parent),),
+        packages=tuple(packages),
+    )
+    return Locked(lock_model, render_lockfile(lock_model, command=command), solution.solve_seconds)
