@@ -10,7 +10,15 @@
   (``http(s)://``, in parallel, into ``CACHE/archives/``) and its sha256 (else
   md5) checked against the lock *before anything is linked*. A mismatch refuses
   the whole install, naming the package with the expected and actual hash; a bad
-  download is deleted, never cached.
+  download is deleted, never cached. A download that ends early (fewer bytes than
+  its Content-Length, a cut chunked body) is reported as incomplete, not as a
+  mismatch.
+- **Paths.** A cache path is built from the locked sha256 and URL file name; one
+  that would leave ``CACHE/archives/`` is refused, and only files inside it are
+  ever deleted.
+- **Credentials.** ``user:password@`` in a URL is sent as HTTP Basic auth (urllib
+  would take it for the host name); a ``/t/TOKEN/`` path is sent as it is.
+  Messages and ``--json`` output show URLs through ``redact_credentials``.
 """
 
 from __future__ import annotations
