@@ -521,3 +521,15 @@ def test_connection_closed_mid_body_is_an_incomplete_download(
     assert not any("re-lock" in h for h in info.value.hints)
     assert not list(cache.glob(f"archives/*/{TORCH_CUDA}*"))  # no partial file kept
     assert not (tmp_path / "env").exists()
+
+
+def test_malformed_mirror_url_is_a_fetch_error(cuda_lock, tmp_path):
+    with pytest.raises(InstallError, match="could not fetch"):
+        install_from_lock(
+            cuda_lock,
+            PLATFORM,
+            tmp_path / "env",
+            cache_dir=tmp_path / "c",
+            channel_alias="http://[::1",
+        )
+    assert not (tmp_path / "env").exists()

@@ -102,7 +102,10 @@ def rewrite_lock(
 
 
 def local_path(url: str) -> Path | None:
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # not a URL we can read: the download reports it
+        return None
     if parts.scheme == "file":
         return Path(urllib.request.url2pathname(parts.path))
     if parts.scheme == "":
@@ -161,7 +164,7 @@ def _head_size(url: str) -> int | None:
         with urllib.request.urlopen(_request(url, "HEAD"), timeout=30) as response:
             length = response.headers.get("Content-Length")
             return int(length) if length else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
         return None
 
 
@@ -206,7 +209,7 @@ def fetch_and_verify(plan: InstallPlan, progress: InstallProgress | None = None)
             return _fetch_one(plan.cache_dir, pkg)
         except _Incomplete as error:
             return _Fetched(pkg, failure=f"{_label(pkg)}: incomplete download ({error})")
-        except (OSError, http.client.HTTPException) as error:
+        except (OSError, ValueError, http.client.HTTPException) as error:
             return _Fetched(pkg, failure=f"{_label(pkg)}: {_reason(error)}")
 
     local: dict[str, Path] = {}
