@@ -18,6 +18,10 @@ mixed with conda-forge's. The platforms are solved concurrently, sharing one
 repodata gateway. Errors from rattler become :class:`LockError` naming the
 platform, the channel or the unsatisfiable constraint. ``rattler`` and
 ``asyncio`` are imported inside the functions.
+
+py-rattler's repodata cache records channel URLs in plain text, so when a channel
+is read with credentials (``user:password@``, ``/t/TOKEN/``) the solve uses a
+private cache folder that is removed afterwards.
 """
 
 from __future__ import annotations
@@ -139,7 +143,18 @@ def solve_platforms(
     }
     import asyncio
 
-    return asyncio.run(_solve_all(tuple(channels), parsed, virtual_packages, progress=progress))
+    if all(c.url == c.public_url for c in channels):
+        return asyncio.run(_solve_all(tuple(channels), parsed, virtual_packages, progress=progress))
+    # py-rattler's repodata cache records each channel's URL in plain text: a channel
+    # read with credentials gets a private cache, removed after the solve.
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="conda-torch-env-repodata-") as cache:
+        return asyncio.run(
+            _solve_all(
+                tuple(channels), parsed, virtual_packages, progress=progress, cache_dir=cache
+            )
+        )
 
 
 async def _solve_all(
@@ -148,6 +163,7 @@ async def _solve_all(
     virtual_packages: Mapping[str, Mapping[str, str]],
     *,
     progress: Progress | None,
+    cache_dir: str | None = None,
 ) -> SolveResult:
     import asyncio
 
@@ -156,7 +172,7 @@ async def _solve_all(
     # One gateway for every platform: noarch repodata is read once. The platforms are
     # solved concurrently (rattler solves off the event loop, without the GIL); each
     # solve is independent, so the result is the same as one after the other.
-    gateway = Gateway()
+    gateway = Gateway(cache_dir=cache_dir)
     sources = [Channel(c.url) for c in channels]
     vps = {p: dict(virtual_packages.get(p, {})) for p in specs}
     generic = {

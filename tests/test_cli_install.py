@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from support.cli import run_cli
 from support.packages import archive_path, copy_channels, corrupt_archive
+from support.servers import basic_auth_handler, serve
 from support.trees import snapshot
 
 from conda_torch_plugin.cli import main
@@ -284,3 +285,31 @@ def test_help_documents_the_default_envs_folder():
     result = run_cli("install", "--help", env={**os.environ, "COLUMNS": "100"})
     assert result.returncode == 0
     assert "CONDA_TORCH_ENV_ENVS_DIR" in result.stdout and "~/.conda/envs" in result.stdout
+
+
+def test_password_in_the_channel_alias_is_shown_and_stored_nowhere(
+    run, cuda_lockfile, package_channels, tmp_path
+):
+    secret = "pa55-SECRET"
+    prefix = tmp_path / "env"
+    with serve(package_channels, basic_auth_handler("bob", secret)) as url:
+        alias = url.replace("http://", f"http://bob:{secret}@")
+        args = ("-p", str(prefix), "--lockfile", str(cuda_lockfile), "--channel-alias", alias)
+        dry = run(*args, "--dry-run", "--json")
+        plain = run(*args, "--dry-run")
+        done = run(*args, "--yes")
+        wrong = run(
+            *args[:-1],
+            alias.replace(secret, f"{secret}-old"),
+            "--yes",
+            extra={"CONDA_TORCH_ENV_CACHE_DIR": str(tmp_path / "empty-cache")},
+        )
+    assert dry.returncode == plain.returncode == done.returncode == 0, done.stderr
+    assert wrong.returncode == 1 and "401" in wrong.stderr
+    for result in (dry, plain, done, wrong):
+        assert secret not in result.stdout + result.stderr
+    assert "http://***@127.0.0.1:" in dry.stdout
+    stored = [p for p in (prefix / "conda-meta").iterdir() if secret.encode() in p.read_bytes()]
+    assert stored == []
+    history = (prefix / "conda-meta" / "history").read_text()
+    assert "--channel-alias http://***@127.0.0.1:" in history

@@ -10,6 +10,7 @@ import json
 
 import pytest
 from support.cli import run_main
+from support.servers import basic_auth_handler, serve
 from support.trees import snapshot
 
 from conda_torch_plugin.compat import current_platform
@@ -175,3 +176,18 @@ def test_confirmation_on_a_terminal(answer, proceeds, capsys):
         with pytest.raises(TorchEnvError, match="cancelled; nothing was installed"):
             confirm("Proceed", yes=False, stdin=Terminal(answer))
     assert "Proceed ([y]/n)? " in capsys.readouterr().err
+
+
+def test_create_from_a_password_protected_mirror(workdir, package_channels, capsys):
+    secret = "pa55-SECRET"
+    prefix = workdir / "env"
+    with serve(package_channels, basic_auth_handler("bob", secret)) as url:
+        alias = url.replace("http://", f"http://bob:{secret}@")
+        status, out, err = run_main(
+            capsys, "create", "-p", str(prefix), *SM86, "--yes", "--channel-alias", alias
+        )
+    assert status == 0, err
+    assert secret not in out + err
+    assert (prefix / "conda-meta" / "history").is_file()
+    for folder in (workdir, prefix / "conda-meta"):
+        assert [p.name for p in folder.iterdir() if p.is_file() and secret in p.read_text()] == []

@@ -462,6 +462,7 @@ def auth_server(channel_tree):
 
 def test_credentials_never_reach_the_lock(tmp_path, auth_server, monkeypatch):
     monkeypatch.setenv("RATTLER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # py-rattler's default cache
     env = make_project(tmp_path / "p", CUDA_124, platforms=["linux-64"])
     alias = f"http://bob:hunter2@{auth_server}/t/{_AuthChannelServer.token}"
     command = regenerate_command(env, channel_alias=alias, explicit=True)
@@ -473,6 +474,11 @@ def test_credentials_never_reach_the_lock(tmp_path, auth_server, monkeypatch):
     locked = read_lockfile(result.lockfile)
     assert locked.channels[0] == f"http://{auth_server}/pytorch"
     assert all(p.url.startswith(f"http://{auth_server}/") for p in locked.packages)
+    # py-rattler's repodata cache names each channel URL in plain text
+    cached = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert [
+        str(p) for p in cached if b"hunter2" in p.read_bytes() or b"tk-SECRET" in p.read_bytes()
+    ] == []
 
 
 def test_channel_errors_do_not_print_credentials(tmp_path, auth_server, monkeypatch):

@@ -130,7 +130,9 @@ def execute(args: argparse.Namespace) -> int:
         progress.step("Solving (preview, nothing is written)")
         texts, lock_model = preview(plan, args, env_path, lock_path, alias, custom)
         check = _checked(check_machine(lock_model, platform, machine, recipes), args)
-        previewed = prepare_install(lock_model, platform, target.prefix)
+        previewed = prepare_install(
+            lock_model, platform, target.prefix, channel_alias=alias, custom_channels=custom
+        )
         if not args.json:
             print(render_install_plan(previewed, check))
         if args.dry_run:
@@ -171,7 +173,9 @@ def execute(args: argparse.Namespace) -> int:
     )
     lock_model = read_lockfile(locked.lockfile)
     check = _checked(check_machine(lock_model, platform, machine, recipes), args)
-    install_plan = prepare_install(lock_model, platform, target.prefix)
+    install_plan = prepare_install(
+        lock_model, platform, target.prefix, channel_alias=alias, custom_channels=custom
+    )
     if previewed is None and not args.json:
         print(render_install_plan(install_plan, check))
     install_and_report(

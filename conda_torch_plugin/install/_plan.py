@@ -60,11 +60,13 @@ class PlannedPackage:
         return local_path(self.url) is not None
 
     def to_dict(self) -> dict[str, object]:
+        from conda_torch_plugin.lockfile import redact_credentials
+
         return {
             "name": self.name,
             "version": self.version,
             "build": self.build,
-            "url": self.url,
+            "url": redact_credentials(self.url),
             "size": self.size,
             "cached": self.cached,
             "local": self.local,
