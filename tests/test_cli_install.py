@@ -147,6 +147,43 @@ def test_no_terminal_needs_yes(run, cuda_lockfile, tmp_path):
     assert not (tmp_path / "env").exists()
 
 
+def test_a_missing_lock_is_reported_before_the_terminal_check(run, tmp_path):
+    result = run("-p", str(tmp_path / "env"), "--lockfile", str(tmp_path / "missing.yml"))
+    assert result.returncode == 1
+    assert "missing.yml does not exist" in result.stderr
+    assert "--yes" not in result.stderr
+
+
+def test_answering_no_on_a_terminal_exits_0(fake_nvml_env, cuda_lockfile, tmp_path):
+    import pty
+    import subprocess
+    import sys
+
+    env = fake_nvml_env(
+        driver="550.54.15",
+        cuda="12.4",
+        gpus=(H100,),
+        extra={"CONDA_TORCH_ENV_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    prefix = tmp_path / "env"
+    controller, terminal = pty.openpty()
+    os.write(controller, b"n\n")  # typed ahead; the terminal keeps the line until it is read
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "conda_torch_plugin", "install", "-p", str(prefix),
+             "--lockfile", str(cuda_lockfile)],
+            stdin=terminal, capture_output=True, text=True, env=env, cwd=tmp_path,
+            timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert done.returncode == 0, done.stderr
+    assert "Proceed ([y]/n)? " in done.stderr
+    assert "Exiting." in done.stderr and "error" not in done.stderr
+    assert not prefix.exists()
+
+
 def test_dry_run_changes_nothing(run, cuda_lockfile, tmp_path):
     result = run(
         "-p", str(tmp_path / "env"), "--lockfile", str(cuda_lockfile), "--dry-run", "--json"

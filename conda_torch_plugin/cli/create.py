@@ -15,6 +15,7 @@ winning over detection, just as they do for the plan.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +31,7 @@ from conda_torch_plugin.cli.write import DEFAULT_FILE
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator, Sequence
 
     from conda_torch_plugin.detect import Detection
     from conda_torch_plugin.install import MachineCheck
@@ -88,7 +90,6 @@ def execute(args: argparse.Namespace) -> int:
         platform_for,
         print_dry_run,
         render_install_plan,
-        require_confirmable,
         target_from_args,
     )
     from conda_torch_plugin.cli.write import plan_summary
@@ -98,7 +99,6 @@ def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.plan import make_plan
     from conda_torch_plugin.recipes import load_recipes
 
-    require_confirmable(args)
     progress = InstallBar.for_args(args)
     target = target_from_args(args)
     prefix_mode(target.prefix)  # refuse a folder that is not an environment before any work
@@ -154,41 +154,66 @@ def execute(args: argparse.Namespace) -> int:
         confirm("Write the files and install", yes=args.yes)
 
     from conda_torch_plugin.cli.write import regenerate_command as write_command
-    from conda_torch_plugin.envfile import write_environment
+    from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME, write_environment
     from conda_torch_plugin.lock import lock, regenerate_command
     from conda_torch_plugin.lockfile import read_lockfile
 
-    progress.step(f"Writing {env_path}")
-    write_environment(plan, env_path, name=args.name, command=write_command(args))
-    progress.step(f"Locking into {lock_path}")
-    locked = lock(
-        env_path,
-        lockfile=lock_path,
-        channel_alias=alias,
-        custom_channels=custom,
-        progress=progress.step,
-        command=regenerate_command(env_path, lockfile=lock_path, channel_alias=args.channel_alias),
-    )
-    lock_model = read_lockfile(locked.lockfile)
-    check = _checked(check_machine(lock_model, platform, machine, recipes), args)
-    install_plan = prepare_install(lock_model, platform, target.prefix)
-    if previewed is None and not args.json:
-        print(render_install_plan(install_plan, check))
-    install_and_report(
-        args,
-        lock_model,
-        platform,
-        target,
-        install_plan,
-        check,
-        progress,
-        extra={
-            "plan": plan.to_dict(),
-            "environment_file": str(env_path.absolute()),
-            "lockfile": str(Path(locked.lockfile).absolute()),
-        },
-    )
+    written = (env_path, env_path.parent / VIRTUAL_PACKAGES_FILENAME, lock_path)
+    with restored_on_failure(written):
+        progress.step(f"Writing {env_path}")
+        write_environment(plan, env_path, name=args.name, command=write_command(args))
+        progress.step(f"Locking into {lock_path}")
+        locked = lock(
+            env_path,
+            lockfile=lock_path,
+            channel_alias=alias,
+            custom_channels=custom,
+            progress=progress.step,
+            command=regenerate_command(
+                env_path, lockfile=lock_path, channel_alias=args.channel_alias
+            ),
+        )
+        lock_model = read_lockfile(locked.lockfile)
+        check = _checked(check_machine(lock_model, platform, machine, recipes), args)
+        install_plan = prepare_install(lock_model, platform, target.prefix)
+        if previewed is None and not args.json:
+            print(render_install_plan(install_plan, check))
+        install_and_report(
+            args,
+            lock_model,
+            platform,
+            target,
+            install_plan,
+            check,
+            progress,
+            extra={
+                "plan": plan.to_dict(),
+                "environment_file": str(env_path.absolute()),
+                "lockfile": str(Path(locked.lockfile).absolute()),
+            },
+        )
     return 0
+
+
+@contextlib.contextmanager
+def restored_on_failure(paths: Sequence[Path]) -> Iterator[None]:
+    """On any failure inside, put ``paths`` back as they were: a failed create leaves nothing new.
+
+    A file that did not exist is removed; one that did gets its old bytes back.
+    """
+    from conda_torch_plugin.atomic import atomic_write_bytes
+
+    before = {path: path.read_bytes() if path.is_file() else None for path in paths}
+    try:
+        yield
+    except BaseException:
+        for path, content in before.items():
+            with contextlib.suppress(OSError):
+                if content is None:
+                    path.unlink(missing_ok=True)
+                elif not path.is_file() or path.read_bytes() != content:
+                    atomic_write_bytes(path, content)
+        raise
 
 
 def detection_for(request: PlanRequest) -> Detection:

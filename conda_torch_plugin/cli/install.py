@@ -2,8 +2,10 @@
 
 Confirmation: on a terminal the command shows what it will install and asks
 before downloading. When stdin is not a terminal (CI, scripts, pipes) it does
-not guess: it refuses unless ``--yes`` is given, so an unattended run never
-installs something nobody agreed to. ``--dry-run`` needs no confirmation.
+not guess: after checking its inputs and showing the plan it refuses unless
+``--yes`` is given, so an unattended run never installs something nobody
+agreed to. ``--dry-run`` needs no confirmation; answering no exits 0 with
+"Exiting.", as conda does.
 
 The helpers here (target resolution, confirmation, the progress bar, the
 install summary, the activation line) are shared with ``create``.
@@ -108,7 +110,6 @@ def execute(args: argparse.Namespace) -> int:
 
     from conda_torch_plugin.lockfile import read_lockfile
 
-    require_confirmable(args)
     progress = InstallBar.for_args(args)
     target = target_from_args(args)
     lock_path = Path(args.lockfile)
@@ -197,13 +198,6 @@ def mirror_from_args(args: argparse.Namespace) -> tuple[str | None, dict[str, st
     return alias, settings.custom_channels()
 
 
-def require_confirmable(args: argparse.Namespace, stdin: TextIO | None = None) -> None:
-    """Refuse at once (before any work) when a confirmation will be needed and cannot be asked."""
-    if args.yes or args.dry_run or is_interactive(stdin or sys.stdin):
-        return
-    raise _cannot_confirm()
-
-
 def _cannot_confirm() -> UsageError:
     from conda_torch_plugin.errors import UsageError
 
@@ -214,7 +208,7 @@ def _cannot_confirm() -> UsageError:
 
 
 def confirm(question: str, *, yes: bool, stdin: TextIO | None = None) -> None:
-    from conda_torch_plugin.errors import TorchEnvError
+    from conda_torch_plugin.errors import Declined
 
     if yes:
         return
@@ -224,7 +218,7 @@ def confirm(question: str, *, yes: bool, stdin: TextIO | None = None) -> None:
     print(f"{question} ([y]/n)? ", end="", file=sys.stderr, flush=True)
     answer = stdin.readline().strip().lower()
     if answer not in ("", "y", "yes"):
-        raise TorchEnvError("cancelled; nothing was installed", exit_code=1)
+        raise Declined("Exiting.")
 
 
 def after_install(target: Target) -> None:
