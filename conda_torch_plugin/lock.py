@@ -352,7 +352,7 @@ def _lock_with_rattler(
         packages=tuple(packages),
     )
     if progress is not None:
-        progress(f"writing {inputs.lockfile} ...")
+        progress(f"Writing {inputs.lockfile}")
     written, explicit_files = _write_outputs(lock_model, inputs.lockfile, command, explicit)
     return LockResult(
         lockfile=inputs.lockfile,
@@ -580,7 +580,7 @@ def _lock_with_conda_lock(
         if channel_alias:
             env["CONDA_CHANNEL_ALIAS"] = normalize_alias(channel_alias)
         if progress is not None:
-            progress(f"running conda-lock for {', '.join(inputs.platforms)} ...")
+            progress(f"Running conda-lock for {', '.join(inputs.platforms)}")
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-12:])

@@ -173,10 +173,13 @@ async def _solve_all(
             virtual_packages=generic[platform],
             channel_relations="disabled",  # solve against exactly the listed channels
         )
-        return records, time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        if progress is not None:
+            progress(f"Solved {platform}: {len(records)} packages in {seconds:.2f} s")
+        return records, seconds
 
     if progress is not None:
-        progress(f"solving {', '.join(specs)} ...")
+        progress(f"Solving {', '.join(specs)}")
     started = time.perf_counter()
     outcomes = await asyncio.gather(*(one(p) for p in specs), return_exceptions=True)
     wall = time.perf_counter() - started

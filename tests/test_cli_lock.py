@@ -85,7 +85,8 @@ def test_errors_are_messages_not_tracebacks(project, channel_tree, capsys):
     write_virtual_packages(project / "virtual-packages.yml", virtual_packages_for("11.8"))
     assert main(["lock", "--channel-alias", channel_tree.alias]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: the environment cannot be solved for linux-64")
+    messages = [line for line in err.splitlines() if not line.startswith("==> ")]
+    assert messages[0].startswith("error: the environment cannot be solved for linux-64")
     assert "Traceback" not in err and "hint:" in err
     assert not (project / "conda-lock.yml").exists()
 
@@ -135,8 +136,20 @@ def test_conda_lock_solver_without_conda_fails_fast(project):
     assert (project / "conda-lock.yml").read_text() == "previous\n"
 
 
-def test_no_progress_when_not_a_terminal(project, channel_tree):
+def test_progress_lines_when_not_a_terminal(project, channel_tree):
+    # A CI log shows the lock working: one line per solved platform, no redrawing.
     done = run_cli("lock", "--channel-alias", channel_tree.alias, cwd=project)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0] == "==> Solving linux-64, win-64, osx-arm64"
+    solved = sorted(line.split(":")[0] for line in lines if line.startswith("==> Solved "))
+    assert solved == ["==> Solved linux-64", "==> Solved osx-arm64", "==> Solved win-64"]
+    assert "\r" not in done.stderr
+    assert "wrote conda-lock.yml" in done.stdout
+
+
+def test_quiet_lock_prints_no_progress(project, channel_tree):
+    done = run_cli("lock", "-q", "--channel-alias", channel_tree.alias, cwd=project)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert "wrote conda-lock.yml" in done.stdout

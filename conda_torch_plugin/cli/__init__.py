@@ -90,7 +90,22 @@ def configure_parser(parser: argparse.ArgumentParser, *, inside_conda: bool = Fa
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.configure_parser(verb_parser)
+        _add_output_flags(verb_parser)
         verb_parser.set_defaults(func=module.execute, _verb_parser=verb_parser)
+
+
+def _add_output_flags(parser: argparse.ArgumentParser) -> None:
+    """conda's -q/--quiet and -v/--verbose, on every verb."""
+    group = parser.add_argument_group("output")
+    volume = group.add_mutually_exclusive_group()
+    volume.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    volume.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="progress lines on stderr even when it is not a terminal (a CI log)",
+    )
 
 
 def build_parser(

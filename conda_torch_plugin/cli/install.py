@@ -334,20 +334,26 @@ class InstallBar(Progress):
 
     _LABELS = {"fetch": "Fetching and verifying", "link": "Linking"}
 
-    def __init__(self, *, enabled: bool) -> None:
-        super().__init__(enabled=enabled)
+    def __init__(self, *, enabled: bool, terminal: bool = True) -> None:
+        super().__init__(enabled=enabled, terminal=terminal)
         self._open = False
 
     def advance(self, phase: str, name: str, done: int, total: int) -> None:
         if not self.enabled:
             return
+        label = self._LABELS.get(phase, phase)
+        finished = done >= total
+        if not self.terminal:  # a log: one line per finished phase, no redrawing
+            if finished:
+                print(f"{label}: {total} packages done", file=sys.stderr, flush=True)
+            return
         width = 24
         filled = width * done // max(total, 1)
-        label = self._LABELS.get(phase, phase)
-        line = f"\r{label:<23} [{'#' * filled}{' ' * (width - filled)}] {done}/{total} {name}"
+        shown = "done" if finished else name
+        line = f"\r{label:<23} [{'#' * filled}{' ' * (width - filled)}] {done}/{total} {shown}"
         sys.stderr.write(line[:110].ljust(110))
-        self._open = done < total
-        if done >= total:
+        self._open = not finished
+        if finished:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
