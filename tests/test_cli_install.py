@@ -295,7 +295,7 @@ def test_installer_conda_runs_conda_create_with_an_explicit_file(run, cuda_lockf
     fake.parent.mkdir()
     fake.write_text(
         f'#!/bin/sh\necho "$@" > {log}\nwhile [ "$1" != "--file" ]; do shift; done\n'
-        f'cat "$2" >> {log}\n'
+        f'cat "$2" >> {log}\necho "To activate this environment, use"\n'
     )
     fake.chmod(0o755)
     prefix = tmp_path / "env"
@@ -315,6 +315,8 @@ def test_installer_conda_runs_conda_create_with_an_explicit_file(run, cuda_lockf
     assert "@EXPLICIT" in calls
     lock = read_lockfile(cuda_lockfile)
     assert {f"{p.url}#{p.md5}" for p in lock.packages_for("linux-64")} <= set(calls)
+    # conda prints how to activate the environment; it is not repeated.
+    assert result.stdout.count("To activate this environment") == 1
 
 
 def test_help_documents_the_default_envs_folder():

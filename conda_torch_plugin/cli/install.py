@@ -435,16 +435,14 @@ def _install_with_conda(
             f"conda create failed (exit status {completed.returncode})",
             hints=["see conda's message above"],
         )
-    activate = activation_line(target)
     if args.json:
         print_json(
             {
                 "target": target.to_dict(),
                 "check": check.to_dict(),
                 "installer": "conda",
-                "activate": activate,
+                "activate": activation_line(target),
             }
         )
-    else:
-        print(f"\nTo activate this environment, use\n\n    $ {activate}\n")
+    # Without --json, conda create has just printed how to activate the environment.
     return 0
