@@ -204,3 +204,23 @@ def test_a_failed_lock_keeps_the_previous_files(workdir, create, capsys, tmp_pat
     after = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
     assert after == before
     assert not (workdir / "env2").exists()
+
+
+def test_a_target_that_is_not_this_machine_is_said_before_installing(
+    workdir, create, monkeypatch
+):
+    monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "")  # this machine: no NVIDIA driver
+    status, out, err = create("-p", str(workdir / "env"), *SM86, "--yes")
+    assert status == 0, err
+    note = next(line for line in err.splitlines() if line.startswith("note: planned for"))
+    assert note.startswith("note: planned for CUDA 12.4 / sm_86 (from the flags), not for this")
+    assert "driver" in note
+    # Said before the install ran, not after it.
+    assert "Done:" in out
+
+
+def test_no_note_when_planned_for_this_machine(workdir, create, monkeypatch):
+    monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "")
+    status, _, err = create("-p", str(workdir / "env"), "--platform", "linux-64", "--yes")
+    assert status == 0, err
+    assert "note: planned for" not in err

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from conda_torch_plugin.install import MachineCheck
     from conda_torch_plugin.lockfile import LockFile
     from conda_torch_plugin.plan import Plan, PlanRequest
+    from conda_torch_plugin.recipes import Recipes
 
 HELP = "detect, plan, write environment.yml, lock and install an environment in one go"
 
@@ -130,6 +131,7 @@ def execute(args: argparse.Namespace) -> int:
         progress.step("Solving (preview, nothing is written)")
         texts, lock_model = preview(plan, args, env_path, lock_path, alias, custom)
         check = _checked(check_machine(lock_model, platform, machine, recipes), args)
+        note_other_target(args, request, lock_model, platform, recipes)
         previewed = prepare_install(lock_model, platform, target.prefix)
         if not args.json:
             print(render_install_plan(previewed, check))
@@ -175,6 +177,8 @@ def execute(args: argparse.Namespace) -> int:
         )
         lock_model = read_lockfile(locked.lockfile)
         check = _checked(check_machine(lock_model, platform, machine, recipes), args)
+        if previewed is None:
+            note_other_target(args, request, lock_model, platform, recipes)
         install_plan = prepare_install(lock_model, platform, target.prefix)
         if previewed is None and not args.json:
             print(render_install_plan(install_plan, check))
@@ -280,6 +284,41 @@ def preview(
         "lockfile_yml": lock_text,
     }
     return texts, lock_model
+
+
+def note_other_target(
+    args: argparse.Namespace,
+    request: PlanRequest,
+    lock_model: LockFile,
+    platform: str,
+    recipes: Recipes,
+) -> None:
+    """When the flags describe another machine, say before installing what that means here.
+
+    The environment is installed as planned (the flags asked for it), but a CUDA
+    build for a driver or GPU this machine lacks should never arrive silently: the
+    same check ``install`` runs against this machine is shown as a note.
+    """
+    if args.json or not (args.cuda or args.gpu_arch or args.driver or args.cpu):
+        return  # planned for this machine
+    from conda_torch_plugin.detect import detect
+    from conda_torch_plugin.install import check_machine
+
+    here = check_machine(lock_model, platform, detect(), recipes)
+    problems = [f.message for f in here.findings if f.severity in ("error", "warning")]
+    if not problems:
+        return
+    if request.cpu:
+        planned = "CPU"
+    else:
+        parts = [f"CUDA {request.cuda}"] if request.cuda else []
+        parts += [f"sm_{arch.replace('.', '')}" for arch in request.gpu_archs]
+        planned = " / ".join(parts) or "the flags' machine"
+    print(
+        f"note: planned for {planned} (from the flags), not for this machine: "
+        + "; ".join(problems),
+        file=sys.stderr,
+    )
 
 
 def _checked(check: MachineCheck, args: argparse.Namespace) -> MachineCheck:
