@@ -323,3 +323,48 @@ def test_help_documents_the_default_envs_folder():
     result = run_cli("install", "--help", env={**os.environ, "COLUMNS": "100"})
     assert result.returncode == 0
     assert "CONDA_TORCH_ENV_ENVS_DIR" in result.stdout and "~/.conda/envs" in result.stdout
+
+
+def test_an_environment_that_matches_the_lock_needs_nothing(run, cuda_lockfile, tmp_path):
+    prefix = tmp_path / "env"
+    assert run("-p", str(prefix), "--lockfile", str(cuda_lockfile), "--yes").returncode == 0
+    before = snapshot(prefix)
+    # No --yes and no terminal: nothing needs confirming when nothing changes.
+    again = run("-p", str(prefix), "--lockfile", str(cuda_lockfile))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"Nothing to do: {prefix} already holds the ")
+    assert "Proceed" not in again.stderr
+    assert snapshot(prefix) == before
+    report = json.loads(run("-p", str(prefix), "--lockfile", str(cuda_lockfile), "--json").stdout)
+    assert report["install"]["nothing_to_do"] is True and report["install"]["changes"] == []
+
+
+def test_an_update_shows_what_changes_before_asking(run, cuda_lockfile, package_channels, tmp_path):
+    prefix = tmp_path / "env"
+    assert run("-p", str(prefix), "--lockfile", str(cuda_lockfile), "--yes").returncode == 0
+    cpu_lock = make_lock(tmp_path / "cpu", package_channels, "--cpu")
+    shown = run("-p", str(prefix), "--lockfile", str(cpu_lock), "--dry-run")
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert out.startswith(f"Will update {prefix} (linux-64, CPU build): ")
+    assert "The following packages will be removed:" in out and "pytorch-cuda" in out
+    assert "The following packages will be changed:" in out
+    assert "py3.12_cuda12.4_cudnn9.1.0_0 -> 2.5.1 py3.12_cpu_0" in out
+    report = json.loads(
+        run("-p", str(prefix), "--lockfile", str(cpu_lock), "--dry-run", "--json").stdout
+    )
+    kinds = {c["name"]: c["kind"] for c in report["install"]["changes"]}
+    assert kinds["pytorch"] == "change" and kinds["pytorch-cuda"] == "remove"
+    assert kinds.get("cpuonly") == "add"
+
+
+def test_a_lock_older_than_its_environment_file_is_warned_about(run, package_channels, tmp_path):
+    lockfile = make_lock(tmp_path / "project", package_channels)
+    env_file = lockfile.parent / "environment.yml"
+    env_file.write_text(
+        env_file.read_text().replace("  - pytorch=2.5.1", "  - pytorch=2.5.1\n  - numpy")
+    )
+    result = run("-p", str(tmp_path / "env"), "--lockfile", str(lockfile), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {lockfile} is out of date with {env_file}" in result.stderr
+    assert f"conda torch-env lock -f {env_file}" in result.stderr

@@ -206,9 +206,7 @@ def test_a_failed_lock_keeps_the_previous_files(workdir, create, capsys, tmp_pat
     assert not (workdir / "env2").exists()
 
 
-def test_a_target_that_is_not_this_machine_is_said_before_installing(
-    workdir, create, monkeypatch
-):
+def test_a_target_that_is_not_this_machine_is_said_before_installing(workdir, create, monkeypatch):
     monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "")  # this machine: no NVIDIA driver
     status, out, err = create("-p", str(workdir / "env"), *SM86, "--yes")
     assert status == 0, err

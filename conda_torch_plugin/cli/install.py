@@ -27,6 +27,7 @@ from conda_torch_plugin.cli.render import Progress, is_interactive
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
     from conda_torch_plugin.errors import UsageError
     from conda_torch_plugin.install import InstallPlan, InstallResult, MachineCheck
@@ -127,6 +128,16 @@ def execute(args: argparse.Namespace) -> int:
     plan = prepare_install(
         lock, platform, target.prefix, channel_alias=alias, custom_channels=custom
     )
+    warn_if_stale(lock_path, lock, json_mode=args.json)
+    if plan.nothing_to_do:
+        if args.json:
+            print_dry_run(target, check=check.to_dict(), install=plan.to_dict())
+        else:
+            print(
+                f"Nothing to do: {target.prefix} already holds the {len(plan.packages)} "
+                f"packages {lock_path} locks for {platform}."
+            )
+        return 0
     if not args.json:
         print(render_install_plan(plan, check))
     if args.dry_run:
@@ -247,9 +258,34 @@ def format_size(size: int | None) -> str:
     return f"{size} B"
 
 
+def warn_if_stale(lock_path: Path, lock: LockFile, *, json_mode: bool) -> None:
+    """A lock older than its environment file installs what the file no longer says: warn."""
+    from conda_torch_plugin.errors import TorchEnvError
+    from conda_torch_plugin.lock import check
+
+    if json_mode or not lock.sources:
+        return
+    env_path = lock_path.parent / lock.sources[0]
+    if not env_path.is_file():
+        return  # a lock shared on its own: nothing to compare it with
+    try:
+        result = check(env_path, lockfile=lock_path, platforms=lock.platforms)
+    except TorchEnvError:
+        return  # an environment file that cannot be read is not this command's subject
+    if not result.up_to_date:
+        print(
+            f"warning: {lock_path} is out of date with {env_path}: it installs what the lock "
+            "says, not what the environment file says now",
+            file=sys.stderr,
+        )
+        print(f"  hint: conda torch-env lock -f {shlex.quote(str(env_path))}", file=sys.stderr)
+
+
 def render_install_plan(plan: InstallPlan, check: MachineCheck | None) -> str:
     from conda_torch_plugin.cli.render import table
 
+    if plan.mode == "update":
+        return _render_update(plan, check)
     rows = [
         (
             p.name,
@@ -270,6 +306,44 @@ def render_install_plan(plan: InstallPlan, check: MachineCheck | None) -> str:
         table(rows, ("name", "version", "build", "size", "from")),
     ]
     return "\n".join(lines)
+
+
+def _render_update(plan: InstallPlan, check: MachineCheck | None) -> str:
+    """conda's way: what is added, removed and changed, before asking."""
+    from conda_torch_plugin.cli.render import table
+
+    sizes = {p.name: p for p in plan.packages}
+    sections = []
+    for kind, title in (("add", "added"), ("remove", "removed"), ("change", "changed")):
+        picked = [c for c in plan.changes if c.kind == kind]
+        if not picked:
+            continue
+        rows = []
+        for c in picked:
+            pkg = sizes.get(c.name)
+            source = (
+                ""
+                if pkg is None
+                else "local"
+                if pkg.local
+                else "cached"
+                if pkg.cached
+                else "download"
+            )
+            shown = {"add": c.new, "remove": c.old, "change": f"{c.old} -> {c.new}"}[kind]
+            rows.append((c.name, shown, source))
+        sections.append(
+            f"The following packages will be {title}:\n\n"
+            + table(rows, ("name", "version build", "from"))
+        )
+    flavour = f", {check.flavour.label} build" if check else ""
+    unchanged = len(plan.packages) - sum(1 for c in plan.changes if c.kind != "remove")
+    head = (
+        f"Will update {plan.prefix} ({plan.platform}{flavour}): {len(plan.changes)} changes, "
+        f"{unchanged} packages unchanged; {plan.download_count} to download "
+        f"({format_size(plan.download_bytes)})."
+    )
+    return "\n\n".join([head, *sections])
 
 
 def print_dry_run(target: Target, **fields: object) -> None:
