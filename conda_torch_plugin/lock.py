@@ -312,11 +312,12 @@ def _lock_with_rattler(
     pip = sorted({req for p in inputs.platforms for req in spec.pip.get(p, ())})
     if pip:
         raise LockError(
-            f"{source} has pip dependencies ({', '.join(pip)}), which the rattler "
-            "solver cannot lock",
+            f"{source} has a pip: section ({', '.join(pip)}), which this version cannot lock yet",
             hints=[
-                "use --solver conda-lock (needs conda, mamba or micromamba on PATH)",
-                "or replace them with conda packages",
+                "replace them with conda packages, or move them out of the file and install "
+                "them with the environment's pip after `conda torch-env install`",
+                "or use --solver conda-lock (needs conda, mamba or micromamba on PATH, and "
+                "network access)",
             ],
         )
     specs = {p: tuple(spec.dependencies.get(p, ())) for p in inputs.platforms}
@@ -352,7 +353,7 @@ def _lock_with_rattler(
         packages=tuple(packages),
     )
     if progress is not None:
-        progress(f"writing {inputs.lockfile} ...")
+        progress(f"Writing {inputs.lockfile}")
     written, explicit_files = _write_outputs(lock_model, inputs.lockfile, command, explicit)
     return LockResult(
         lockfile=inputs.lockfile,
@@ -580,14 +581,10 @@ def _lock_with_conda_lock(
         if channel_alias:
             env["CONDA_CHANNEL_ALIAS"] = normalize_alias(channel_alias)
         if progress is not None:
-            progress(f"running conda-lock for {', '.join(inputs.platforms)} ...")
+            progress(f"Running conda-lock for {', '.join(inputs.platforms)}")
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-12:])
-            raise LockError(
-                f"conda-lock failed with exit status {done.returncode}:\n{tail}",
-                hints=["the lock file was left as it was"],
-            )
+            raise _conda_lock_failure(done.returncode, done.stderr or done.stdout)
         lock_model = read_lockfile(scratch)
         rendered: dict[Path, str] = {}
         if explicit:
@@ -612,3 +609,18 @@ def _lock_with_conda_lock(
         solve_seconds=None,
         seconds=time.perf_counter() - started,
     )
+
+
+def _conda_lock_failure(status: int, output: str) -> LockError:
+    """conda-lock's failure as one readable error: its final exception line, not its traceback."""
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    in_traceback = any(line.startswith("Traceback (most recent call last)") for line in lines)
+    detail = lines[-1].strip() if in_traceback and lines else "\n".join(lines[-12:])
+    hints = ["the lock file was left as it was"]
+    if any(word in output for word in ("ConnectionError", "NameResolutionError", "Max retries")):
+        hints.insert(
+            0,
+            "conda-lock needs network access (it downloads its PyPI name mapping, and conda "
+            "if none is found); the built-in solver (--solver rattler) works offline",
+        )
+    return LockError(f"conda-lock failed with exit status {status}: {detail}", hints=hints)

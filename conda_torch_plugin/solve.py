@@ -189,10 +189,13 @@ async def _solve_all(
             virtual_packages=generic[platform],
             channel_relations="disabled",  # solve against exactly the listed channels
         )
-        return records, time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        if progress is not None:
+            progress(f"Solved {platform}: {len(records)} packages in {seconds:.2f} s")
+        return records, seconds
 
     if progress is not None:
-        progress(f"solving {', '.join(specs)} ...")
+        progress(f"Solving {', '.join(specs)}")
     started = time.perf_counter()
     outcomes = await asyncio.gather(*(one(p) for p in specs), return_exceptions=True)
     wall = time.perf_counter() - started
@@ -330,6 +333,9 @@ def _unreadable(message: str, platform: str, channels: Sequence[ChannelSource]) 
         # rattler prints base URLs with a trailing slash; match on that too.
         culprit = next((c for c in channels if f"{c.public_url}/" in message), None)
     detail = "; ".join(line.strip() for line in message.splitlines() if line.strip())
+    unreachable = _network_cause(message)
+    if unreachable is not None:
+        return _unreachable(unreachable, platform, culprit, channels)
     if culprit is not None:
         missing = "could not find subdir" in message
         what = "does not exist" if missing else "cannot be read"
@@ -351,3 +357,48 @@ def _unreadable(message: str, platform: str, channels: Sequence[ChannelSource]) 
 def _first_line(error: object) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+# What rattler's "Caused by:" chain says when no answer came back at all.
+_NETWORK_CAUSES = (
+    ("dns error", "the host name cannot be resolved"),
+    ("failed to lookup address", "the host name cannot be resolved"),
+    ("Connection refused", "the connection was refused"),
+    ("timed out", "the connection timed out"),
+    ("operation timed out", "the connection timed out"),
+    ("tcp connect error", "no connection could be made"),
+    ("client error (Connect)", "no connection could be made"),
+    ("certificate", "the TLS certificate was not accepted"),
+)
+
+
+def _network_cause(message: str) -> str | None:
+    for needle, cause in _NETWORK_CAUSES:
+        if needle in message:
+            return cause
+    return None
+
+
+def _unreachable(
+    cause: str, platform: str, culprit: ChannelSource | None, channels: Sequence[ChannelSource]
+) -> LockError:
+    """A channel host that did not answer: name the host and the likely fix, not every URL."""
+    from urllib.parse import urlsplit
+
+    from conda_torch_plugin.channels import DEFAULT_CHANNEL_ALIAS
+
+    remote = [c for c in channels if not c.is_local]
+    hosts = sorted({urlsplit(c.public_url).netloc for c in remote}) or ["the channel host"]
+    host = urlsplit(culprit.public_url).netloc if culprit is not None else hosts[0]
+    default_host = urlsplit(DEFAULT_CHANNEL_ALIAS).netloc
+    if host == default_host or culprit is None or culprit.name == culprit.url:
+        hint = (
+            "check the network or proxy, or use --channel-alias URL to read the channels "
+            "from a mirror (or a local file:// copy)"
+        )
+    else:
+        hint = (
+            f"the channels are read from the mirror {host}: check that it is up and "
+            "reachable from here (network, proxy), or use another --channel-alias"
+        )
+    return LockError(f"cannot reach {host} (while solving {platform}): {cause}", hints=[hint])

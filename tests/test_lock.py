@@ -344,7 +344,7 @@ def test_pip_dependencies_are_refused(tmp_path, channel_tree):
             "  - {'pip': ['requests']}", "  - pip\n  - pip:\n    - requests==2.32.3"
         )
     )
-    with pytest.raises(LockError, match="pip dependencies"):
+    with pytest.raises(LockError, match="has a pip: section .*cannot lock yet"):
         do_lock(env, channel_tree)
 
 
@@ -578,3 +578,21 @@ def test_lock_in_another_folder_records_relative_paths(tmp_path, channel_tree):
     assert read_lockfile(target).sources == ("../environment.yml",)
     assert f"#     {command}\n" in target.read_text()
     assert check(env, lockfile=target).up_to_date
+
+
+def test_a_conda_lock_traceback_becomes_its_last_line():
+    from conda_torch_plugin.lock import _conda_lock_failure
+
+    output = """Traceback (most recent call last):
+  File "/venv/bin/conda-lock", line 8, in <module>
+    sys.exit(main())
+  File "/venv/lib/python3.11/site-packages/requests/adapters.py", line 700, in send
+    raise ConnectionError(e, request=request)
+requests.exceptions.ConnectionError: HTTPSConnectionPool(host='api.anaconda.org', port=443): \
+Max retries exceeded with url: /download/anaconda/conda-standalone
+"""
+    error = _conda_lock_failure(1, output)
+    assert "Traceback" not in error.message and "File " not in error.message
+    assert error.message.startswith("conda-lock failed with exit status 1: ")
+    assert "Max retries exceeded" in error.message
+    assert "works offline" in error.hints[0]
