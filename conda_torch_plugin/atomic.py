@@ -23,6 +23,11 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str 
     a link and its target is the file that is replaced. Returns the path
     actually written. Raises ``OSError`` with the target untouched on failure.
     """
+    return atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
+    """:func:`atomic_write_text` for bytes: the same guarantees, the bytes written as given."""
     target = Path(os.path.realpath(path))
     try:
         mode: int | None = stat.S_IMODE(target.stat().st_mode)
@@ -32,8 +37,8 @@ def atomic_write_text(path: str | os.PathLike[str], text: str, *, encoding: str 
     # and replaces an existing file on Windows too).
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "w", encoding=encoding, newline="") as stream:
-            stream.write(text)
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         os.chmod(tmp_name, mode if mode is not None else _default_mode())

@@ -40,6 +40,15 @@ class UsageError(TorchEnvError):
     exit_code = 2
 
 
+class Declined(TorchEnvError):
+    """The user answered no to a confirmation: nothing was done, which is not a failure.
+
+    Printed as a plain line and exit status 0, as conda does ("Exiting.").
+    """
+
+    exit_code = 0
+
+
 class RecipeError(TorchEnvError):
     """A recipes/ data file is missing, malformed or fails its schema."""
 

@@ -10,6 +10,7 @@ import json
 
 import pytest
 from support.cli import run_main
+from support.servers import basic_auth_handler, serve
 from support.trees import snapshot
 
 from conda_torch_plugin.compat import current_platform
@@ -167,11 +168,73 @@ class Terminal:
 )
 def test_confirmation_on_a_terminal(answer, proceeds, capsys):
     from conda_torch_plugin.cli.install import confirm
-    from conda_torch_plugin.errors import TorchEnvError
+    from conda_torch_plugin.errors import Declined
 
     if proceeds:
         confirm("Proceed", yes=False, stdin=Terminal(answer))
     else:
-        with pytest.raises(TorchEnvError, match="cancelled; nothing was installed"):
+        with pytest.raises(Declined, match="Exiting.") as declined:
             confirm("Proceed", yes=False, stdin=Terminal(answer))
+        assert declined.value.exit_code == 0
     assert "Proceed ([y]/n)? " in capsys.readouterr().err
+
+
+def test_create_from_a_password_protected_mirror(workdir, package_channels, capsys):
+    secret = "pa55-SECRET"
+    prefix = workdir / "env"
+    with serve(package_channels, basic_auth_handler("bob", secret)) as url:
+        alias = url.replace("http://", f"http://bob:{secret}@")
+        status, out, err = run_main(
+            capsys, "create", "-p", str(prefix), *SM86, "--yes", "--channel-alias", alias
+        )
+    assert status == 0, err
+    assert secret not in out + err
+    assert (prefix / "conda-meta" / "history").is_file()
+    for folder in (workdir, prefix / "conda-meta"):
+        assert [p.name for p in folder.iterdir() if p.is_file() and secret in p.read_text()] == []
+
+
+def test_a_failed_lock_leaves_no_new_files(workdir, capsys, tmp_path):
+    # A mirror that holds nothing: the lock fails after the environment file was written.
+    empty = tmp_path.parent / f"{tmp_path.name}-empty-mirror"
+    empty.mkdir()
+    status, _, err = run_main(
+        capsys, "create", "-p", str(workdir / "env"), *SM86, "--yes",
+        "--channel-alias", empty.as_uri(),
+    )  # fmt: skip
+    assert status == 1, err
+    assert list(workdir.iterdir()) == []
+
+
+def test_a_failed_lock_keeps_the_previous_files(workdir, create, capsys, tmp_path):
+    status, _, err = create("-p", str(workdir / "env"), *SM86, "--yes")
+    assert status == 0, err
+    before = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
+    empty = tmp_path.parent / f"{tmp_path.name}-empty-mirror"
+    empty.mkdir()
+    status, _, err = run_main(
+        capsys, "create", "-p", str(workdir / "env2"), "--cuda", "12.1", "--gpu-arch", "8.6",
+        "--platform", "linux-64", "--yes", "--channel-alias", empty.as_uri(),
+    )  # fmt: skip
+    assert status == 1, err
+    after = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
+    assert after == before
+    assert not (workdir / "env2").exists()
+
+
+def test_a_target_that_is_not_this_machine_is_said_before_installing(workdir, create, monkeypatch):
+    monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "")  # this machine: no NVIDIA driver
+    status, out, err = create("-p", str(workdir / "env"), *SM86, "--yes")
+    assert status == 0, err
+    note = next(line for line in err.splitlines() if line.startswith("note: planned for"))
+    assert note.startswith("note: planned for CUDA 12.4 / sm_86 (from the flags), not for this")
+    assert "driver" in note
+    # Said before the install ran, not after it.
+    assert "Done:" in out
+
+
+def test_no_note_when_planned_for_this_machine(workdir, create, monkeypatch):
+    monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "")
+    status, _, err = create("-p", str(workdir / "env"), "--platform", "linux-64", "--yes")
+    assert status == 0, err
+    assert "note: planned for" not in err

@@ -84,3 +84,30 @@ def test_conda_exe_prefers_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv("CONDA_EXE", str(tmp_path / "missing"))
     monkeypatch.setenv("PATH", str(Path(tmp_path / "empty")))
     assert settings.conda_exe() is None
+
+
+def test_inside_conda_its_own_executable_is_found_without_the_shell_hook(monkeypatch, tmp_path):
+    """`/opt/conda/bin/conda torch-env install --installer conda` with no CONDA_EXE and no
+    conda on PATH: conda's entry point beside the running python is used."""
+    import sys
+    import types
+
+    from conda_torch_plugin._conda import settings
+
+    for name in ("conda", "conda.base", "conda.base.context"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    sys.modules["conda.base.context"].context = types.SimpleNamespace()
+    install = tmp_path / "conda-install"
+    (install / "bin").mkdir(parents=True)
+    conda = install / "bin" / "conda"
+    conda.write_text("#!/bin/sh\n")
+    conda.chmod(0o755)
+    monkeypatch.setattr(sys, "prefix", str(install))
+    monkeypatch.delenv("CONDA_EXE", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert settings.conda_exe() == str(conda)
+    # Outside conda the same machine has no conda executable.
+    for name in ("conda", "conda.base", "conda.base.context"):
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "conda", None)  # import fails, as without conda
+    assert settings.conda_exe() is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from typing import Any
 
 
@@ -52,15 +53,33 @@ def custom_channels() -> dict[str, str]:
 
 
 def conda_exe() -> str | None:
-    """The conda executable: ``$CONDA_EXE`` (set by conda's shell hook), else ``conda`` on PATH.
+    """The conda executable: ``$CONDA_EXE`` (set by conda's shell hook), else ``conda`` on
+    PATH, else, when this process runs inside conda (``conda torch-env``), the ``conda``
+    entry point of the installation it runs from.
 
-    Needs no conda import: ``--installer conda`` also works from the
-    ``conda-torch-env`` console script when a conda executable exists.
+    ``--installer conda`` also works from the ``conda-torch-env`` console script
+    when a conda executable exists.
     """
     candidate = os.environ.get("CONDA_EXE")
-    if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+    if _is_executable(candidate):
         return candidate
-    return shutil.which("conda")
+    found = shutil.which("conda")
+    if found or _context() is None:
+        return found
+    # Inside conda without its shell hook (a plain `/opt/conda/bin/conda torch-env ...`):
+    # conda's own entry point sits beside the python running us.
+    for candidate in (
+        os.path.join(sys.prefix, "bin", "conda"),
+        os.path.join(sys.prefix, "condabin", "conda"),
+        os.path.join(sys.prefix, "Scripts", "conda.exe"),
+    ):
+        if _is_executable(candidate):
+            return candidate
+    return None
+
+
+def _is_executable(path: str | None) -> bool:
+    return bool(path) and os.path.isfile(str(path)) and os.access(str(path), os.X_OK)
 
 
 def register_env(prefix: str) -> None:

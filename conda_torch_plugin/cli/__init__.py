@@ -17,15 +17,19 @@ import contextlib
 import importlib
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 VERBS = ("detect", "plan", "write", "lock", "create", "install", "doctor")
 
-DESCRIPTION = """\
-Get a working GPU PyTorch environment in one command, reproducibly.
+SUMMARY = "Get a working GPU PyTorch environment in one command, reproducibly."
+
+# The front parser conda builds lists the verbs in its description (it has no
+# sub-parsers); the full parser lists them once, through its sub-parsers.
+DESCRIPTION = f"""\
+{SUMMARY}
 
   detect   what NVIDIA driver and GPUs this machine has
   plan     which PyTorch release and CUDA build fit them, and why
@@ -36,9 +40,43 @@ Get a working GPU PyTorch environment in one command, reproducibly.
   doctor   check an installed environment
 """
 
+# Exit status of a command whose output pipe was closed early (`... | head`),
+# as a process killed by SIGPIPE reports it.
+BROKEN_PIPE_STATUS = 141
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with usage errors that honour ``--json`` (an error object on stdout)."""
+
+    json_errors = False  # set per command line by ``parse_command_line``
+
+    def error(self, message: str) -> NoReturn:
+        if Parser.json_errors:
+            from conda_torch_plugin.cli.render import print_json
+
+            print_json(
+                {
+                    "error": "UsageError",
+                    "message": message,
+                    "hints": [f"see {self.prog} --help"],
+                }
+            )
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def parse_command_line(parser: argparse.ArgumentParser, argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; an unknown flag is reported with the usage of the verb it was given to."""
+    Parser.json_errors = "--json" in argv
+    args, extra = parser.parse_known_args(list(argv))
+    if extra:
+        owner = getattr(args, "_verb_parser", None) or parser
+        owner.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
 
 def configure_parser(parser: argparse.ArgumentParser, *, inside_conda: bool = False) -> None:
-    parser.description = DESCRIPTION
+    parser.description = SUMMARY
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.set_defaults(func=None, _parser=parser, inside_conda=inside_conda)
     sub = parser.add_subparsers(dest="verb", metavar="COMMAND")
@@ -52,13 +90,28 @@ def configure_parser(parser: argparse.ArgumentParser, *, inside_conda: bool = Fa
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.configure_parser(verb_parser)
-        verb_parser.set_defaults(func=module.execute)
+        _add_output_flags(verb_parser)
+        verb_parser.set_defaults(func=module.execute, _verb_parser=verb_parser)
+
+
+def _add_output_flags(parser: argparse.ArgumentParser) -> None:
+    """conda's -q/--quiet and -v/--verbose, on every verb."""
+    group = parser.add_argument_group("output")
+    volume = group.add_mutually_exclusive_group()
+    volume.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    volume.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="progress lines on stderr even when it is not a terminal (a CI log)",
+    )
 
 
 def build_parser(
     prog: str = "conda-torch-env", *, inside_conda: bool = False
 ) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog)
+    parser = Parser(prog=prog)
     from conda_torch_plugin import __version__
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -82,19 +135,24 @@ def configure_conda_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     """Run the chosen verb; turn every project error into a message and an exit status."""
     from conda_torch_plugin.cli.render import print_error
-    from conda_torch_plugin.errors import TorchEnvError
+    from conda_torch_plugin.errors import Declined, TorchEnvError
 
     if args.func is None:
         args._parser.print_help()
         return 0
     try:
         return int(args.func(args) or 0)
+    except Declined as declined:
+        print(declined.message, file=sys.stderr)
+        return declined.exit_code
     except TorchEnvError as error:
         print_error(error, as_json=getattr(args, "json", False))
         return error.exit_code
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except Exception:
         # A bug, not a user error: show the traceback for the report, but still
         # return a status so the caller can leave without interpreter teardown.
@@ -117,7 +175,7 @@ def execute_in_conda(args: argparse.Namespace) -> int:
     """
     argv = [args.verb, *args.argv] if args.verb else []
     try:
-        full_args = build_parser("conda torch-env", inside_conda=True).parse_args(argv)
+        full_args = parse_command_line(build_parser("conda torch-env", inside_conda=True), argv)
     except SystemExit as exit_:  # --help, or a usage error argparse already printed
         return exit_.code if isinstance(exit_.code, int) else 2
     status = execute(full_args)
@@ -128,14 +186,29 @@ def execute_in_conda(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_command_line(parser, sys.argv[1:] if argv is None else argv)
     return execute(args)
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our output went away (`| head`, `| true`): stop quietly, as other CLIs do.
+
+    stdout is pointed at /dev/null so that the final flush cannot raise again.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return BROKEN_PIPE_STATUS
 
 
 def _flush_and_exit(status: int) -> None:
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):
+        try:
             stream.flush()
+        except BrokenPipeError:
+            status = status or _quiet_broken_pipe()
+        except (OSError, ValueError):
+            pass
     os._exit(status)
 
 

@@ -16,6 +16,29 @@ if TYPE_CHECKING:
 
 PLATFORMS = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "osx-64")
 _VERSION_XY = re.compile(r"^\d+\.\d+$")
+# nvcc's spellings of a compute capability: 86, sm_86, sm_90a, compute_120, sm_100f.
+_COMPACT_ARCH = re.compile(
+    r"^(?:sm_|compute_)?(?P<major>\d{1,2})(?P<minor>\d)[af]?$", re.IGNORECASE
+)
+
+
+def gpu_arch(value: str) -> str:
+    """A compute capability as MAJOR.MINOR: ``8.6``, ``86``, ``sm_86`` and ``sm_86a`` give ``8.6``.
+
+    The ``a``/``f`` suffixes name architecture-specific code of the same
+    capability, so they describe the same GPU.
+    """
+    import argparse
+
+    text = value.strip()
+    if _VERSION_XY.match(text):
+        return text
+    compact = _COMPACT_ARCH.match(text)
+    if compact:
+        return f"{int(compact['major'])}.{compact['minor']}"
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is not a compute capability: write it as 8.6 (or 86, sm_86)"
+    )
 
 
 def add_json(parser: argparse.ArgumentParser) -> None:
@@ -34,9 +57,11 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--gpu-arch",
         metavar="X.Y",
+        type=gpu_arch,
         action="append",
         default=[],
-        help="a GPU compute capability to cover (repeatable); replaces the detected GPUs",
+        help="a GPU compute capability to cover, e.g. 8.6 (also 86, sm_86); repeatable; "
+        "replaces the detected GPUs",
     )
     group.add_argument(
         "--driver", metavar="VERSION", help="the NVIDIA driver version, e.g. 550.54.15"
@@ -93,8 +118,6 @@ def plan_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Machin
 
     check_version_xy(args.cuda, "--cuda")
     check_version_xy(args.python, "--python")
-    for arch in args.gpu_arch:
-        check_version_xy(arch, "--gpu-arch")
     here = current_platform()
     platforms = tuple(args.platforms or ())
     if not platforms:

@@ -15,6 +15,7 @@ winning over detection, just as they do for the plan.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,10 +31,13 @@ from conda_torch_plugin.cli.write import DEFAULT_FILE
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Iterator, Sequence
 
     from conda_torch_plugin.condalock.lockfile import LockFile
     from conda_torch_plugin.install import MachineCheck
-    from conda_torch_plugin.plan import Plan
+    from conda_torch_plugin.machine.model import Machine
+    from conda_torch_plugin.plan import Plan, PlanRequest
+    from conda_torch_plugin.recipes import Recipes
 
 HELP = "detect, plan, write environment.yml, lock and install an environment in one go"
 
@@ -87,7 +91,6 @@ def execute(args: argparse.Namespace) -> int:
         platform_for,
         print_dry_run,
         render_install_plan,
-        require_confirmable,
         target_from_args,
     )
     from conda_torch_plugin.cli.write import plan_summary
@@ -97,7 +100,6 @@ def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.plan import make_plan
     from conda_torch_plugin.recipes import load_recipes
 
-    require_confirmable(args)
     progress = InstallBar.for_args(args)
     target = target_from_args(args)
     prefix_mode(target.prefix)  # refuse a folder that is not an environment before any work
@@ -130,7 +132,10 @@ def execute(args: argparse.Namespace) -> int:
         progress.step("Solving (preview, nothing is written)")
         texts, lock_model = preview(plan, args, env_path, lock_path, alias, custom)
         check = _checked(check_machine(lock_model, platform, machine, recipes), args)
-        previewed = prepare_install(lock_model, platform, target.prefix)
+        note_other_target(args, request, machine, lock_model, platform, recipes)
+        previewed = prepare_install(
+            lock_model, platform, target.prefix, channel_alias=alias, custom_channels=custom
+        )
         if not args.json:
             print(render_install_plan(previewed, check))
         if args.dry_run:
@@ -155,40 +160,69 @@ def execute(args: argparse.Namespace) -> int:
 
     from conda_torch_plugin.cli.write import regenerate_command as write_command
     from conda_torch_plugin.condalock.lockfile import read_lockfile
-    from conda_torch_plugin.envfile import write_environment
+    from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME, write_environment
     from conda_torch_plugin.lock import lock, regenerate_command
 
-    progress.step(f"Writing {env_path}")
-    write_environment(plan, env_path, name=args.name, command=write_command(args))
-    progress.step(f"Locking into {lock_path}")
-    locked = lock(
-        env_path,
-        lockfile=lock_path,
-        channel_alias=alias,
-        custom_channels=custom,
-        progress=progress.step,
-        command=regenerate_command(env_path, lockfile=lock_path, channel_alias=args.channel_alias),
-    )
-    lock_model = read_lockfile(locked.lockfile)
-    check = _checked(check_machine(lock_model, platform, machine, recipes), args)
-    install_plan = prepare_install(lock_model, platform, target.prefix)
-    if previewed is None and not args.json:
-        print(render_install_plan(install_plan, check))
-    install_and_report(
-        args,
-        lock_model,
-        platform,
-        target,
-        install_plan,
-        check,
-        progress,
-        extra={
-            "plan": plan.to_dict(),
-            "environment_file": str(env_path.absolute()),
-            "lockfile": str(Path(locked.lockfile).absolute()),
-        },
-    )
+    written = (env_path, env_path.parent / VIRTUAL_PACKAGES_FILENAME, lock_path)
+    with restored_on_failure(written):
+        progress.step(f"Writing {env_path}")
+        write_environment(plan, env_path, name=args.name, command=write_command(args))
+        progress.step(f"Locking into {lock_path}")
+        locked = lock(
+            env_path,
+            lockfile=lock_path,
+            channel_alias=alias,
+            custom_channels=custom,
+            progress=progress.step,
+            command=regenerate_command(
+                env_path, lockfile=lock_path, channel_alias=args.channel_alias
+            ),
+        )
+        lock_model = read_lockfile(locked.lockfile)
+        check = _checked(check_machine(lock_model, platform, machine, recipes), args)
+        if previewed is None:
+            note_other_target(args, request, machine, lock_model, platform, recipes)
+        install_plan = prepare_install(
+            lock_model, platform, target.prefix, channel_alias=alias, custom_channels=custom
+        )
+        if previewed is None and not args.json:
+            print(render_install_plan(install_plan, check))
+        install_and_report(
+            args,
+            lock_model,
+            platform,
+            target,
+            install_plan,
+            check,
+            progress,
+            extra={
+                "plan": plan.to_dict(),
+                "environment_file": str(env_path.absolute()),
+                "lockfile": str(Path(locked.lockfile).absolute()),
+            },
+        )
     return 0
+
+
+@contextlib.contextmanager
+def restored_on_failure(paths: Sequence[Path]) -> Iterator[None]:
+    """On any failure inside, put ``paths`` back as they were: a failed create leaves nothing new.
+
+    A file that did not exist is removed; one that did gets its old bytes back.
+    """
+    from conda_torch_plugin.atomic import atomic_write_bytes
+
+    before = {path: path.read_bytes() if path.is_file() else None for path in paths}
+    try:
+        yield
+    except BaseException:
+        for path, content in before.items():
+            with contextlib.suppress(OSError):
+                if content is None:
+                    path.unlink(missing_ok=True)
+                elif not path.is_file() or path.read_bytes() != content:
+                    atomic_write_bytes(path, content)
+        raise
 
 
 def preview(
@@ -235,6 +269,46 @@ def preview(
         "lockfile_yml": lock_text,
     }
     return texts, lock_model
+
+
+def note_other_target(
+    args: argparse.Namespace,
+    request: PlanRequest,
+    machine: Machine,
+    lock_model: LockFile,
+    platform: str,
+    recipes: Recipes,
+) -> None:
+    """When the flags describe another machine, say before installing what that means here.
+
+    The environment is installed as planned (the flags asked for it), but a CUDA
+    build for a driver or GPU this machine lacks should never arrive silently: the
+    same check ``install`` runs against this machine is shown as a note.
+    """
+    if args.json or not (args.cuda or args.gpu_arch or args.driver or args.cpu):
+        return  # planned for this machine
+    from conda_torch_plugin.install import check_machine
+    from conda_torch_plugin.machine.detect import detect
+
+    here = check_machine(lock_model, platform, detect(), recipes)
+    problems = [f.message for f in here.findings if f.severity in ("error", "warning")]
+    if not problems:
+        return
+    if request.cpu:
+        planned = "CPU"
+    else:
+        parts = [f"CUDA {machine.cuda_version}"] if machine.cuda_version else []
+        parts += [
+            f"sm_{g.compute_capability.replace('.', '')}"
+            for g in machine.gpus
+            if g.compute_capability
+        ]
+        planned = " / ".join(parts) or "the flags' machine"
+    print(
+        f"note: planned for {planned} (from the flags), not for this machine: "
+        + "; ".join(problems),
+        file=sys.stderr,
+    )
 
 
 def _checked(check: MachineCheck, args: argparse.Namespace) -> MachineCheck:

@@ -2,8 +2,10 @@
 
 Confirmation: on a terminal the command shows what it will install and asks
 before downloading. When stdin is not a terminal (CI, scripts, pipes) it does
-not guess: it refuses unless ``--yes`` is given, so an unattended run never
-installs something nobody agreed to. ``--dry-run`` needs no confirmation.
+not guess: after checking its inputs and showing the plan it refuses unless
+``--yes`` is given, so an unattended run never installs something nobody
+agreed to. ``--dry-run`` needs no confirmation; answering no exits 0 with
+"Exiting.", as conda does.
 
 The helpers here (target resolution, confirmation, the progress bar, the
 install summary, the activation line) are shared with ``create``.
@@ -25,6 +27,7 @@ from conda_torch_plugin.cli.render import Progress, is_interactive
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
     from conda_torch_plugin.condalock.lockfile import LockFile
     from conda_torch_plugin.errors import UsageError
@@ -108,7 +111,6 @@ def execute(args: argparse.Namespace) -> int:
 
     from conda_torch_plugin.condalock.lockfile import read_lockfile
 
-    require_confirmable(args)
     progress = InstallBar.for_args(args)
     target = target_from_args(args)
     lock_path = Path(args.lockfile)
@@ -126,6 +128,16 @@ def execute(args: argparse.Namespace) -> int:
     plan = prepare_install(
         lock, platform, target.prefix, channel_alias=alias, custom_channels=custom
     )
+    warn_if_stale(lock_path, lock, json_mode=args.json)
+    if plan.nothing_to_do:
+        if args.json:
+            print_dry_run(target, check=check.to_dict(), install=plan.to_dict())
+        else:
+            print(
+                f"Nothing to do: {target.prefix} already holds the {len(plan.packages)} "
+                f"packages {lock_path} locks for {platform}."
+            )
+        return 0
     if not args.json:
         print(render_install_plan(plan, check))
     if args.dry_run:
@@ -197,13 +209,6 @@ def mirror_from_args(args: argparse.Namespace) -> tuple[str | None, dict[str, st
     return alias, settings.custom_channels()
 
 
-def require_confirmable(args: argparse.Namespace, stdin: TextIO | None = None) -> None:
-    """Refuse at once (before any work) when a confirmation will be needed and cannot be asked."""
-    if args.yes or args.dry_run or is_interactive(stdin or sys.stdin):
-        return
-    raise _cannot_confirm()
-
-
 def _cannot_confirm() -> UsageError:
     from conda_torch_plugin.errors import UsageError
 
@@ -214,7 +219,7 @@ def _cannot_confirm() -> UsageError:
 
 
 def confirm(question: str, *, yes: bool, stdin: TextIO | None = None) -> None:
-    from conda_torch_plugin.errors import TorchEnvError
+    from conda_torch_plugin.errors import Declined
 
     if yes:
         return
@@ -224,7 +229,7 @@ def confirm(question: str, *, yes: bool, stdin: TextIO | None = None) -> None:
     print(f"{question} ([y]/n)? ", end="", file=sys.stderr, flush=True)
     answer = stdin.readline().strip().lower()
     if answer not in ("", "y", "yes"):
-        raise TorchEnvError("cancelled; nothing was installed", exit_code=1)
+        raise Declined("Exiting.")
 
 
 def after_install(target: Target) -> None:
@@ -253,9 +258,34 @@ def format_size(size: int | None) -> str:
     return f"{size} B"
 
 
+def warn_if_stale(lock_path: Path, lock: LockFile, *, json_mode: bool) -> None:
+    """A lock older than its environment file installs what the file no longer says: warn."""
+    from conda_torch_plugin.errors import TorchEnvError
+    from conda_torch_plugin.lock import check
+
+    if json_mode or not lock.sources:
+        return
+    env_path = lock_path.parent / lock.sources[0]
+    if not env_path.is_file():
+        return  # a lock shared on its own: nothing to compare it with
+    try:
+        result = check(env_path, lockfile=lock_path, platforms=lock.platforms)
+    except TorchEnvError:
+        return  # an environment file that cannot be read is not this command's subject
+    if not result.up_to_date:
+        print(
+            f"warning: {lock_path} is out of date with {env_path}: it installs what the lock "
+            "says, not what the environment file says now",
+            file=sys.stderr,
+        )
+        print(f"  hint: conda torch-env lock -f {shlex.quote(str(env_path))}", file=sys.stderr)
+
+
 def render_install_plan(plan: InstallPlan, check: MachineCheck | None) -> str:
     from conda_torch_plugin.cli.render import table
 
+    if plan.mode == "update":
+        return _render_update(plan, check)
     rows = [
         (
             p.name,
@@ -276,6 +306,44 @@ def render_install_plan(plan: InstallPlan, check: MachineCheck | None) -> str:
         table(rows, ("name", "version", "build", "size", "from")),
     ]
     return "\n".join(lines)
+
+
+def _render_update(plan: InstallPlan, check: MachineCheck | None) -> str:
+    """conda's way: what is added, removed and changed, before asking."""
+    from conda_torch_plugin.cli.render import table
+
+    sizes = {p.name: p for p in plan.packages}
+    sections = []
+    for kind, title in (("add", "added"), ("remove", "removed"), ("change", "changed")):
+        picked = [c for c in plan.changes if c.kind == kind]
+        if not picked:
+            continue
+        rows = []
+        for c in picked:
+            pkg = sizes.get(c.name)
+            source = (
+                ""
+                if pkg is None
+                else "local"
+                if pkg.local
+                else "cached"
+                if pkg.cached
+                else "download"
+            )
+            shown = {"add": c.new, "remove": c.old, "change": f"{c.old} -> {c.new}"}[kind]
+            rows.append((c.name, shown, source))
+        sections.append(
+            f"The following packages will be {title}:\n\n"
+            + table(rows, ("name", "version build", "from"))
+        )
+    flavour = f", {check.flavour.label} build" if check else ""
+    unchanged = len(plan.packages) - sum(1 for c in plan.changes if c.kind != "remove")
+    head = (
+        f"Will update {plan.prefix} ({plan.platform}{flavour}): {len(plan.changes)} changes, "
+        f"{unchanged} packages unchanged; {plan.download_count} to download "
+        f"({format_size(plan.download_bytes)})."
+    )
+    return "\n\n".join([head, *sections])
 
 
 def print_dry_run(target: Target, **fields: object) -> None:
@@ -340,20 +408,26 @@ class InstallBar(Progress):
 
     _LABELS = {"fetch": "Fetching and verifying", "link": "Linking"}
 
-    def __init__(self, *, enabled: bool) -> None:
-        super().__init__(enabled=enabled)
+    def __init__(self, *, enabled: bool, terminal: bool = True) -> None:
+        super().__init__(enabled=enabled, terminal=terminal)
         self._open = False
 
     def advance(self, phase: str, name: str, done: int, total: int) -> None:
         if not self.enabled:
             return
+        label = self._LABELS.get(phase, phase)
+        finished = done >= total
+        if not self.terminal:  # a log: one line per finished phase, no redrawing
+            if finished:
+                print(f"{label}: {total} packages done", file=sys.stderr, flush=True)
+            return
         width = 24
         filled = width * done // max(total, 1)
-        label = self._LABELS.get(phase, phase)
-        line = f"\r{label:<23} [{'#' * filled}{' ' * (width - filled)}] {done}/{total} {name}"
+        shown = "done" if finished else name
+        line = f"\r{label:<23} [{'#' * filled}{' ' * (width - filled)}] {done}/{total} {shown}"
         sys.stderr.write(line[:110].ljust(110))
-        self._open = done < total
-        if done >= total:
+        self._open = not finished
+        if finished:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
@@ -435,16 +509,14 @@ def _install_with_conda(
             f"conda create failed (exit status {completed.returncode})",
             hints=["see conda's message above"],
         )
-    activate = activation_line(target)
     if args.json:
         print_json(
             {
                 "target": target.to_dict(),
                 "check": check.to_dict(),
                 "installer": "conda",
-                "activate": activate,
+                "activate": activation_line(target),
             }
         )
-    else:
-        print(f"\nTo activate this environment, use\n\n    $ {activate}\n")
+    # Without --json, conda create has just printed how to activate the environment.
     return 0

@@ -97,7 +97,7 @@ def execute(args: argparse.Namespace) -> int:
 
     from conda_torch_plugin.lock import lock, regenerate_command
 
-    progress = Progress.for_args(args)
+    progress = Progress.for_args(args, unattended=True)
     command = regenerate_command(
         args.env_file,
         lockfile=args.lockfile,

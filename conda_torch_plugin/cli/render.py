@@ -51,14 +51,23 @@ def is_interactive(stream: TextIO | None = None) -> bool:
 
 
 class Progress:
-    """Step messages on stderr; silent when not a TTY or in --json mode."""
+    """Step messages on stderr.
 
-    def __init__(self, *, enabled: bool) -> None:
+    Shown on a terminal; without one only with ``--verbose`` (or for commands
+    that pass ``unattended=True``, such as ``lock``, whose silence would look
+    like a hang in a CI log); never with ``--json`` or ``--quiet``.
+    """
+
+    def __init__(self, *, enabled: bool, terminal: bool = True) -> None:
         self.enabled = enabled
+        self.terminal = terminal  # whether lines may be redrawn in place
 
     @classmethod
-    def for_args(cls: type[_P], args: Any) -> _P:
-        return cls(enabled=not getattr(args, "json", False) and is_interactive())
+    def for_args(cls: type[_P], args: Any, *, unattended: bool = False) -> _P:
+        terminal = is_interactive()
+        wanted = terminal or unattended or getattr(args, "verbose", 0) > 0
+        silent = getattr(args, "json", False) or getattr(args, "quiet", False)
+        return cls(enabled=wanted and not silent, terminal=terminal)
 
     def step(self, message: str) -> None:
         if self.enabled:

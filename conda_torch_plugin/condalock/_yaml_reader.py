@@ -311,6 +311,7 @@ def _rt_sequence(lines: list[_Line], i: int, indent: int) -> tuple[_LineSequence
         if _RT_KEY_LINE.match(body):
             # "- key: value": a mapping starting on the item's line, at the key's column
             lines[i] = (number, column, body)
+            item: _LineMapping | str
             item, i = _rt_mapping(lines, i, column)
         else:
             item = _rt_scalar(body)

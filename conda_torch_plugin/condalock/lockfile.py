@@ -88,6 +88,34 @@ def strip_credentials(url: str) -> str:
     return url[:start] + netloc + rest
 
 
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_credentials(text: str) -> str:
+    """``text`` (a URL, or a message or command line holding URLs) with secrets masked.
+
+    ``user:password@`` becomes ``***@`` and ``/t/<token>/`` becomes ``/t/***/``, so
+    the URL stays readable (which host, which channel) for messages and output.
+    ``file://`` URLs are left alone; use :func:`strip_credentials` for URLs that
+    are written down to be used again.
+    """
+    return _URL_IN_TEXT.sub(lambda m: _redact_url(m.group(0)), text)
+
+
+def _redact_url(url: str) -> str:
+    scheme_end = url.find("://")
+    if url[:scheme_end].lower() == "file":
+        return url
+    start = scheme_end + 3
+    slash = url.find("/", start)
+    netloc_end = len(url) if slash < 0 else slash
+    netloc = url[start:netloc_end]
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    rest = _TOKEN_SEGMENT.sub("/t/***", url[netloc_end:], count=1)
+    return url[:start] + netloc + rest
+
+
 # --------------------------------------------------------------------------------------
 # From solver records
 
@@ -281,6 +309,11 @@ class _LockReader:
         version = data.get("version")
         if version is None:
             raise self.fail("there is no `version`", hints=["is this a conda-lock.yml file?"])
+        if not isinstance(version, str):
+            raise self.fail(
+                f"`version` must be a number, not a {_kind(version)}",
+                hints=["is this a conda-lock.yml file? regenerate it with `conda torch-env lock`"],
+            )
         if version not in {str(v) for v in SUPPORTED_VERSIONS}:
             raise self.fail(
                 f"unknown lock file version {version}",
@@ -306,6 +339,14 @@ class _LockReader:
         if not isinstance(raw_packages, list):
             raise self.fail("there is no `package` list")
         packages = tuple(self.package(index, raw) for index, raw in enumerate(raw_packages))
+        for index, pkg in enumerate(packages):
+            if pkg.platform not in platforms:
+                raise self.fail(
+                    f"package {pkg.name} is locked for {_quote(pkg.platform)}, which is not "
+                    f"in metadata.platforms ({', '.join(platforms) or 'none'})",
+                    index,
+                    hints=_RELOCK,
+                )
         return LockFile(
             platforms=tuple(platforms),
             channels=tuple(channels),
@@ -317,13 +358,20 @@ class _LockReader:
     def package(self, index: int, raw: Any) -> LockedPackage:
         if not isinstance(raw, dict):
             raise self.fail(f"package entry {index + 1} is not a mapping", index)
-        label = str(raw.get("name") or f"entry {index + 1}")
+        name = raw.get("name")
+        label = name if isinstance(name, str) and name else f"entry {index + 1}"
         if isinstance(raw.get("platform"), str):
             label += f" ({raw['platform']})"
 
         def required(key: str, mapping: Mapping[str, Any] = raw, prefix: str = "") -> str:
             value = mapping.get(key)
-            if not isinstance(value, str) or not value:
+            if value is not None and not isinstance(value, str):
+                raise self.fail(
+                    f"package {label}: {prefix}{key} must be a string, not a {_kind(value)}",
+                    index,
+                    hints=_RELOCK,
+                )
+            if not value:
                 raise self.fail(
                     f"package {label} has no {prefix}{key}",
                     index,
@@ -337,9 +385,10 @@ class _LockReader:
         hashes = raw.get("hash")
         if not isinstance(hashes, dict):
             raise self.fail(f"package {label} has no hash", index)
-        md5 = (
-            required("md5", hashes, "hash.") if manager == "conda" else str(hashes.get("md5") or "")
-        )
+        md5 = required("md5", hashes, "hash.") if manager == "conda" else hashes.get("md5") or ""
+        if not isinstance(md5, str):
+            raise self.fail(f"package {label}: hash.md5 must be a string", index)
+        sha256 = required("sha256", hashes, "hash.")
         dependencies = raw.get("dependencies") or {}
         if not isinstance(dependencies, dict) or not all(
             isinstance(v, str) for v in dependencies.values()
@@ -352,19 +401,23 @@ class _LockReader:
         category = raw.get("category") or "main"
         if not isinstance(build, str) or not isinstance(category, str):
             raise self.fail(f"package {label}: build and category must be strings", index)
-        return LockedPackage(
+        pkg = LockedPackage(
             name=required("name"),
             version=required("version"),
             build=build,
             platform=required("platform"),
             url=required("url"),
-            md5=md5,
-            sha256=required("sha256", hashes, "hash."),
+            md5=md5.lower(),
+            sha256=sha256.lower(),
             dependencies=dict(dependencies),
             manager=manager,
             category=category,
             optional=optional.lower() == "true",
         )
+        problem = package_problem(pkg)
+        if problem:
+            raise self.fail(f"package {label}: {problem}", index, hints=_RELOCK)
+        return pkg
 
     def mapping(self, data: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
         value = data.get(key)
@@ -383,3 +436,76 @@ class _LockReader:
         if not all(isinstance(v, str) for v in values):
             raise self.fail(f"{where}.{key} must be a list of strings")
         return list(values)
+
+
+_RELOCK = (
+    "the lock file was edited by hand or is damaged: regenerate it with `conda torch-env lock` "
+    "and review where the changed file came from",
+)
+
+
+def _kind(value: object) -> str:
+    kinds: dict[type, str] = {dict: "mapping", list: "list"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _quote(value: str) -> str:
+    return repr(redact_credentials(value))
+
+
+# --------------------------------------------------------------------------------------
+# Validation: every field of a locked package before it is used (a lock comes from a
+# pull request; its names, versions, builds and hashes become paths and URLs).
+
+# conda's rules: a package name is ASCII letters, digits, "_", "." and "-" (py-rattler's
+# PackageName) and never starts with "."; a version is what conda's VersionOrder accepts
+# ("*", ".", "+", "!", "_", "-", letters, digits); a build string what conda-build accepts
+# ("_", ".", "+", letters, digits; no "-", which separates the fields of a file name).
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_VERSION = re.compile(r"[A-Za-z0-9_.+!*-]+")
+_BUILD = re.compile(r"[A-Za-z0-9_.+]+")
+# pip (PEP 440 / PEP 508): only for the checks below, this installer does not install them.
+_PIP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_PIP_VERSION = re.compile(r"[A-Za-z0-9._+!-]+")
+_HEX = {"md5": re.compile(r"[0-9a-f]{32}"), "sha256": re.compile(r"[0-9a-f]{64}")}
+URL_SCHEMES = ("https", "http", "file")
+ARCHIVE_SUFFIXES = (".conda", ".tar.bz2")
+
+
+def package_problem(pkg: LockedPackage) -> str | None:
+    """What makes ``pkg`` unsafe or invalid to install, or None.
+
+    The checks behind :func:`read_lockfile`: hex hashes of the right length, a
+    name, version and build as conda allows them, a URL of an allowed scheme
+    whose file name (for conda packages) is exactly ``NAME-VERSION-BUILD.conda``
+    or ``.tar.bz2``.
+    """
+    conda = pkg.manager == "conda"
+    name_re, version_re = (_NAME, _VERSION) if conda else (_PIP_NAME, _PIP_VERSION)
+    if not name_re.fullmatch(pkg.name):
+        return f"name {_quote(pkg.name)} is not a valid package name"
+    if not version_re.fullmatch(pkg.version) or ".." in pkg.version:
+        return f"version {_quote(pkg.version)} is not a valid version"
+    if conda and not _BUILD.fullmatch(pkg.build):
+        return f"build {_quote(pkg.build)} is not a valid build string"
+    for kind, value in (("sha256", pkg.sha256), ("md5", pkg.md5)):
+        if (value or conda or kind == "sha256") and not _HEX[kind].fullmatch(value.lower()):
+            size = 64 if kind == "sha256" else 32
+            return f"hash.{kind} {_quote(value)} is not {size} hexadecimal digits"
+    scheme = pkg.url.split("://", 1)[0].lower() if "://" in pkg.url else ""
+    if scheme not in URL_SCHEMES:
+        return (
+            f"url {_quote(pkg.url)} is not an {', '.join(URL_SCHEMES[:-1])} "
+            f"or {URL_SCHEMES[-1]} URL"
+        )
+    if conda:
+        from urllib.parse import unquote
+
+        filename = pkg.url.rsplit("/", 1)[-1]
+        stem = f"{pkg.name}-{pkg.version}-{pkg.build}"
+        if unquote(filename) not in {stem + suffix for suffix in ARCHIVE_SUFFIXES}:
+            return (
+                f"url {_quote(pkg.url)} does not end in the package's archive "
+                f"{stem}.conda or {stem}.tar.bz2"
+            )
+    return None

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conda_torch_plugin.doctor._prefix import public_version, python_path
+from conda_torch_plugin.doctor._prefix import public_version, python_path, reinstall_command
 from conda_torch_plugin.doctor._report import Finding
 from conda_torch_plugin.flavour import major_minor
 
@@ -36,9 +36,10 @@ def check_pip_shadowing(
     prefix: Path, records: Mapping[str, InstalledRecord], user_base: Path | None
 ) -> list[Finding]:
     owned = {f.replace("\\", "/") for r in records.values() for f in r.files}
-    conda_versions = {
-        DISTRIBUTIONS[name]: records[name].version for name in DISTRIBUTIONS if name in records
+    conda_records = {
+        DISTRIBUTIONS[name]: records[name] for name in DISTRIBUTIONS if name in records
     }
+    conda_versions = {dist: record.version for dist, record in conda_records.items()}
     findings: list[Finding] = []
     for site in _site_packages(prefix):
         for meta in sorted(site.iterdir()):
@@ -49,7 +50,7 @@ def check_pip_shadowing(
             rel = meta.relative_to(prefix).as_posix()
             is_owned = rel in owned or any(f.startswith(rel + "/") for f in owned)
             findings += _metadata_finding(
-                prefix, meta, dist, version, is_owned, conda_versions.get(dist)
+                prefix, meta, dist, version, is_owned, conda_records.get(dist)
             )
     findings += _check_user_site(records, user_base, conda_versions)
     if not any(f.check == "pip" for f in findings):
@@ -71,13 +72,14 @@ def _metadata_finding(
     dist: str,
     version: str,
     is_owned: bool,
-    conda_version: str | None,
+    conda_record: InstalledRecord | None,
 ) -> list[Finding]:
     conda_name = _CONDA_NAMES[dist]
+    conda_version = conda_record.version if conda_record else None
     installer = _installer(meta)
     rel = meta.relative_to(prefix).as_posix()
     uninstall = f"{python_path(prefix)} -m pip uninstall {dist}"
-    reinstall = f"conda install -p {prefix} --force-reinstall {conda_name}"
+    reinstall = reinstall_command(prefix, conda_record) if conda_record else ""
     if is_owned:
         if conda_version is None or public_version(version) == public_version(conda_version):
             return []
@@ -86,7 +88,7 @@ def _metadata_finding(
                 "error",
                 f"{rel} says {dist} {version} but conda installed {conda_name} "
                 f"{conda_version}: another installer overwrote conda's files",
-                f"{reinstall}={conda_version}",
+                reinstall,
                 check="pip",
             )
         ]
@@ -107,7 +109,7 @@ def _metadata_finding(
             "warning" if same else "error",
             f"{dist} {version} installed{by} ({rel}) shadows conda's {conda_name} "
             f"{conda_version}" + ("" if same else ": `import torch` may load either"),
-            f"{uninstall}, then {reinstall}={conda_version}",
+            f"{uninstall}, then {reinstall}",
             check="pip",
         )
     ]

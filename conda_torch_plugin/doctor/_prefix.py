@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,8 +56,8 @@ def read_records(prefix: Path) -> tuple[dict[str, InstalledRecord], list[Finding
         raise NotAnEnvironment(
             f"{prefix} is not a conda environment: it has no conda-meta/ folder",
             hints=[
-                "give the folder of a conda environment, e.g. the one `conda env list` shows",
-                f"or create one there: conda torch-env create -p {prefix}",
+                "give the folder of a conda environment, e.g. one that `conda env list` shows",
+                "or create a new one: conda torch-env create -n NAME (or -p NEW_FOLDER)",
             ],
         )
     records: dict[str, InstalledRecord] = {}
@@ -141,3 +142,15 @@ def python_path(prefix: Path) -> Path:
 def public_version(version: str) -> str:
     """'2.6.0+cu126' -> '2.6.0' (pip's local version label)."""
     return version.split("+", 1)[0]
+
+
+def reinstall_command(prefix: Path, record: InstalledRecord) -> str:
+    """conda's command that puts back exactly this build, from the channel it came from.
+
+    An update from the lock would see the same record installed and change nothing,
+    so the files another installer overwrote are replaced by a forced reinstall of
+    the very build (channel::name=version=build) the record names.
+    """
+    channel = f"{record.channel}::" if record.channel else ""
+    spec = f"{channel}{record.name}={record.version}={record.build}"
+    return f"conda install -p {shlex.quote(str(prefix))} --force-reinstall {shlex.quote(spec)}"

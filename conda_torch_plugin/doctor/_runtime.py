@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.compat import how_runs
 from conda_torch_plugin.doctor._machine import uncovered_fix
-from conda_torch_plugin.doctor._prefix import public_version, python_path
+from conda_torch_plugin.doctor._prefix import public_version, python_path, reinstall_command
 from conda_torch_plugin.doctor._report import Finding
 from conda_torch_plugin.flavour import major_minor
 from conda_torch_plugin.sources import find
@@ -97,8 +97,7 @@ def _runtime_origin(
             Finding(
                 "error",
                 f"python imports torch {version}, not conda's pytorch {torch.version}",
-                f"{uninstall}, then conda install -p {prefix} --force-reinstall "
-                f"pytorch={torch.version}",
+                f"{uninstall}, then {reinstall_command(prefix, torch)}",
                 check="run",
             )
         ]
@@ -121,7 +120,9 @@ def _runtime_origin(
                 "error",
                 f"torch.version.cuda is {cuda}: the imported torch is {what}, but conda's "
                 f"pytorch is a {flavour.label} build",
-                f"conda install -p {prefix} --force-reinstall pytorch",
+                reinstall_command(prefix, torch)
+                if torch is not None
+                else f"conda torch-env install -p {prefix}",
                 check="run",
             )
         )

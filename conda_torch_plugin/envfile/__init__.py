@@ -470,17 +470,30 @@ def _write_error(path: Path, error: OSError) -> EnvFileError:
     )
 
 
+PIP_NOT_LOCKED = (
+    "the pip: section is kept, but `conda torch-env lock` cannot lock pip: sections yet: "
+    "install those packages with the environment's pip after `conda torch-env install`, "
+    "or replace them with conda packages"
+)
+
+
 def _pip_torch_warnings(existing: str | None) -> list[str]:
-    """A torch in the file's pip: section would shadow the conda packages we pin."""
+    """What the file's pip: section means for the lock, and a torch there shadowing ours."""
     data = safe_yaml().load(existing) if existing and existing.strip() else None
     dependencies = data.get("dependencies") if isinstance(data, dict) else None
+    warnings: list[str] = []
     for item in dependencies if isinstance(dependencies, list) else ():
         pip = item.get("pip") if isinstance(item, dict) else None
-        for requirement in pip if isinstance(pip, list) else ():
+        if not isinstance(pip, list) or not pip:
+            continue
+        warnings.append(PIP_NOT_LOCKED)
+        for requirement in pip:
             match = re.match(r"\s*([A-Za-z0-9_.\-]+)", str(requirement))
             if match and match.group(1).lower() in {"torch", "torchvision", "torchaudio"}:
-                return [
+                warnings.append(
                     f"the pip: section installs {match.group(1)}, which would shadow the "
                     "conda packages this file pins; remove it from pip:"
-                ]
-    return []
+                )
+                break
+        break
+    return warnings

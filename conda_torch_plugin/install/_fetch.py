@@ -10,22 +10,34 @@
   (``http(s)://``, in parallel, into ``CACHE/archives/``) and its sha256 (else
   md5) checked against the lock *before anything is linked*. A mismatch refuses
   the whole install, naming the package with the expected and actual hash; a bad
-  download is deleted, never cached.
+  download is deleted, never cached. A download that ends early (fewer bytes than
+  its Content-Length, a cut chunked body) is reported as incomplete, not as a
+  mismatch.
+- **Paths.** A cache path is built from the locked sha256 and URL file name; one
+  that would leave ``CACHE/archives/`` is refused, and only files inside it are
+  ever deleted.
+- **Credentials.** ``user:password@`` in a URL is sent as HTTP Basic auth (urllib
+  would take it for the host name); a ``/t/TOKEN/`` path is sent as it is.
+  Messages and ``--json`` output show URLs through ``redact_credentials``.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import http.client
 import os
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from conda_torch_plugin.condalock.lockfile import redact_credentials
 from conda_torch_plugin.errors import InstallError
 
 if TYPE_CHECKING:
@@ -90,7 +102,10 @@ def rewrite_lock(
 
 
 def local_path(url: str) -> Path | None:
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # not a URL we can read: the download reports it
+        return None
     if parts.scheme == "file":
         return Path(urllib.request.url2pathname(parts.path))
     if parts.scheme == "":
@@ -99,8 +114,27 @@ def local_path(url: str) -> Path | None:
 
 
 def _cache_archive(cache: Path, pkg: PlannedPackage) -> Path:
-    # Keyed by the locked sha256 so two archives with one file name never collide.
-    return cache / "archives" / pkg.sha256[:16] / pkg.url.rsplit("/", 1)[-1]
+    """``CACHE/archives/<sha256[:16]>/<file name>``, refused unless it stays in that folder.
+
+    Keyed by the locked sha256 so two archives with one file name never collide.
+    The lock reader validates both parts; this check holds for a lock built any
+    other way, because a file found here that fails verification is deleted.
+    """
+    root = cache / "archives"
+    path = root / pkg.sha256[:16] / pkg.url.rsplit("/", 1)[-1]
+    if not _inside(path, root, depth=2):
+        raise InstallError(
+            f"{_label(pkg)}: its sha256 and file name would place it outside the package "
+            f"cache {root}; nothing was fetched",
+            hints=["the lock file is damaged or crafted: regenerate it with conda torch-env lock"],
+        )
+    return path
+
+
+def _inside(path: Path, folder: Path, *, depth: int = 1) -> bool:
+    """Whether ``path`` is ``depth`` levels below ``folder`` after resolving both."""
+    resolved, root = path.resolve(), folder.resolve()
+    return len(resolved.parents) > depth and resolved.parents[depth - 1] == root
 
 
 def with_sizes(planned: list[PlannedPackage], cache: Path) -> list[PlannedPackage]:
@@ -127,12 +161,35 @@ def with_sizes(planned: list[PlannedPackage], cache: Path) -> list[PlannedPackag
 
 def _head_size(url: str) -> int | None:
     try:
-        request = urllib.request.Request(url, method="HEAD")
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(_request(url, "HEAD"), timeout=30) as response:
             length = response.headers.get("Content-Length")
             return int(length) if length else None
-    except (OSError, ValueError):
+    except (OSError, ValueError, http.client.HTTPException):
         return None
+
+
+def _request(url: str, method: str = "GET") -> urllib.request.Request:
+    """A request for ``url`` with its ``user:password@`` sent as HTTP Basic auth.
+
+    urllib would take ``user:password@host`` for the host name. The header is
+    not passed on if the server redirects elsewhere. A ``/t/TOKEN/`` path is sent
+    as it is.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if "@" not in parts.netloc:
+        return urllib.request.Request(url, method=method)
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    request = urllib.request.Request(urllib.parse.urlunsplit(parts._replace(netloc=host)))
+    request.method = method
+    user, _, password = userinfo.partition(":")
+    pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}"
+    token = base64.b64encode(pair.encode("utf-8")).decode("ascii")
+    request.add_unredirected_header("Authorization", f"Basic {token}")
+    return request
+
+
+class _Incomplete(Exception):
+    """The server closed the connection before the whole archive arrived."""
 
 
 @dataclass(frozen=True)
@@ -150,8 +207,10 @@ def fetch_and_verify(plan: InstallPlan, progress: InstallProgress | None = None)
     def one(pkg: PlannedPackage) -> _Fetched:
         try:
             return _fetch_one(plan.cache_dir, pkg)
-        except OSError as error:
-            return _Fetched(pkg, failure=f"{pkg.url}: {error}")
+        except _Incomplete as error:
+            return _Fetched(pkg, failure=f"{_label(pkg)}: incomplete download ({error})")
+        except (OSError, ValueError, http.client.HTTPException) as error:
+            return _Fetched(pkg, failure=f"{_label(pkg)}: {_reason(error)}")
 
     local: dict[str, Path] = {}
     mismatches: list[str] = []
@@ -170,7 +229,7 @@ def fetch_and_verify(plan: InstallPlan, progress: InstallProgress | None = None)
         count = len(mismatches)
         raise InstallError(
             f"{count} package{'s' if count > 1 else ''} did not match the lock; nothing was "
-            "installed: " + "; ".join(mismatches),
+            "installed: " + redact_credentials("; ".join(mismatches)),
             hints=[
                 "if the channel rebuilt the package, re-lock (conda torch-env lock); "
                 "otherwise the download or the mirror is corrupt: try again or use another mirror"
@@ -178,8 +237,8 @@ def fetch_and_verify(plan: InstallPlan, progress: InstallProgress | None = None)
         )
     if failures:
         raise InstallError(
-            "could not fetch " + "; ".join(failures),
-            hints=["check the network or the --channel-alias mirror, then run the command again"],
+            f"could not fetch {redact_credentials('; '.join(failures))}; nothing was installed",
+            hints=["check the network or the --channel-alias mirror, then try again"],
         )
     return local
 
@@ -188,22 +247,31 @@ def _fetch_one(cache: Path, pkg: PlannedPackage) -> _Fetched:
     path = local_path(pkg.url)
     if path is not None:
         if not path.is_file():
-            return _Fetched(pkg, failure=f"{pkg.url}: no such file")
-        return _verify(path, pkg, delete_on_mismatch=False)
+            return _Fetched(pkg, failure=f"{_label(pkg)}: no such file")
+        return _verify(path, pkg, delete_on_mismatch=None)
     target = _cache_archive(cache, pkg)
     if target.is_file():
-        cached = _verify(target, pkg, delete_on_mismatch=True)
+        cached = _verify(target, pkg, delete_on_mismatch=cache / "archives")
         if cached.path is not None:
             return cached
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     sha, md5 = hashlib.sha256(), hashlib.md5()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(pkg.url, timeout=60) as response:
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(_request(pkg.url), timeout=60) as response,
+        ):
+            expected = _content_length(response)
+            received = 0
             while chunk := response.read(_CHUNK):
+                received += len(chunk)
                 sha.update(chunk)
                 md5.update(chunk)
                 out.write(chunk)
+        if expected is not None and received < expected:
+            # http.client ends the body quietly when the server closes early.
+            raise _Incomplete(f"the connection closed after {received} of {expected} bytes")
         mismatch = _compare(pkg, sha.hexdigest(), md5.hexdigest())
         if mismatch:
             os.unlink(tmp)  # a bad download is never cached
@@ -216,7 +284,29 @@ def _fetch_one(cache: Path, pkg: PlannedPackage) -> _Fetched:
     return _Fetched(pkg, path=target)
 
 
-def _verify(path: Path, pkg: PlannedPackage, *, delete_on_mismatch: bool) -> _Fetched:
+def _content_length(response: Any) -> int | None:
+    try:
+        length = int(response.headers.get("Content-Length") or -1)
+    except ValueError:
+        return None
+    return length if length >= 0 else None
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, http.client.IncompleteRead):
+        return f"incomplete download (the connection closed after {len(error.partial)} bytes)"
+    if isinstance(error, urllib.error.URLError) and not isinstance(error, urllib.error.HTTPError):
+        return str(error.reason)
+    return str(error) or type(error).__name__
+
+
+def _label(pkg: PlannedPackage) -> str:
+    return f"{pkg.name}-{pkg.version}-{pkg.build} ({redact_credentials(pkg.url)})"
+
+
+def _verify(path: Path, pkg: PlannedPackage, *, delete_on_mismatch: Path | None) -> _Fetched:
+    """Check ``path`` against the lock; on a mismatch delete it if it lies inside the
+    cache folder ``delete_on_mismatch`` (never anything else)."""
     sha, md5 = hashlib.sha256(), hashlib.md5()
     with open(path, "rb") as stream:
         while chunk := stream.read(_CHUNK):
@@ -225,7 +315,7 @@ def _verify(path: Path, pkg: PlannedPackage, *, delete_on_mismatch: bool) -> _Fe
     mismatch = _compare(pkg, sha.hexdigest(), md5.hexdigest())
     if mismatch is None:
         return _Fetched(pkg, path=path)
-    if delete_on_mismatch:
+    if delete_on_mismatch is not None and _inside(path, delete_on_mismatch, depth=2):
         with contextlib.suppress(OSError):
             path.unlink()
     return _Fetched(pkg, mismatch=mismatch)
@@ -233,7 +323,7 @@ def _verify(path: Path, pkg: PlannedPackage, *, delete_on_mismatch: bool) -> _Fe
 
 def _compare(pkg: PlannedPackage, sha256: str, md5: str) -> str | None:
     """None when the archive is the locked one, else what differs (package, expected, actual)."""
-    label = f"{pkg.name}-{pkg.version}-{pkg.build} ({pkg.url})"
+    label = _label(pkg)
     if pkg.sha256:
         return (
             None

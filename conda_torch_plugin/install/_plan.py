@@ -60,15 +60,30 @@ class PlannedPackage:
         return local_path(self.url) is not None
 
     def to_dict(self) -> dict[str, object]:
+        from conda_torch_plugin.condalock.lockfile import redact_credentials
+
         return {
             "name": self.name,
             "version": self.version,
             "build": self.build,
-            "url": self.url,
+            "url": redact_credentials(self.url),
             "size": self.size,
             "cached": self.cached,
             "local": self.local,
         }
+
+
+@dataclass(frozen=True)
+class Change:
+    """One package that an update adds, removes or replaces (``old``/``new``: "version build")."""
+
+    name: str
+    kind: str  # "add" | "remove" | "change"
+    old: str | None
+    new: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"name": self.name, "kind": self.kind, "old": self.old, "new": self.new}
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,13 @@ class InstallPlan:
     mode: str  # "create" (absent or empty folder) | "update" (an existing environment)
     cache_dir: Path
     packages: tuple[PlannedPackage, ...]
+    # What an update changes in the prefix, by name; every package for a new prefix.
+    changes: tuple[Change, ...] = ()
+
+    @property
+    def nothing_to_do(self) -> bool:
+        """An existing environment that already holds exactly the locked packages."""
+        return self.mode == "update" and not self.changes
 
     @property
     def total_bytes(self) -> int | None:
@@ -104,6 +126,8 @@ class InstallPlan:
             "download_bytes": self.download_bytes,
             "download_count": self.download_count,
             "packages": [p.to_dict() for p in self.packages],
+            "changes": [c.to_dict() for c in self.changes],
+            "nothing_to_do": self.nothing_to_do,
         }
 
 
@@ -207,9 +231,50 @@ def prepare_install(
                 cached=False,
             )
         )
-    planned = with_sizes(planned, cache)
+    changes = changes_between(installed_packages(prefix) if mode == "update" else {}, planned)
+    planned = with_sizes(planned, cache) if changes else planned  # sizes only for a change
     planned.sort(key=lambda p: p.name)
-    return InstallPlan(platform, prefix, mode, cache, tuple(planned))
+    return InstallPlan(platform, prefix, mode, cache, tuple(planned), changes)
+
+
+def installed_packages(prefix: Path) -> dict[str, tuple[str, str]]:
+    """name -> ("version build", sha256 or "") of each readable ``conda-meta/*.json`` record."""
+    import json
+
+    found: dict[str, tuple[str, str]] = {}
+    for path in sorted((prefix / "conda-meta").glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            label = f"{record['version']} {record['build']}"
+            found[str(record["name"])] = (label, str(record.get("sha256") or "").lower())
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # an unreadable record is the transaction's business, not the summary's
+    return found
+
+
+def changes_between(
+    installed: Mapping[str, tuple[str, str]], planned: list[PlannedPackage]
+) -> tuple[Change, ...]:
+    """What turns ``installed`` into ``planned``: additions, replacements, removals.
+
+    A package whose record names the same version and build but another sha256
+    than the lock is a change too: the lock's archive is not the one installed.
+    """
+    changes = []
+    for pkg in planned:
+        label = f"{pkg.version} {pkg.build}"
+        old = installed.get(pkg.name)
+        if old is None:
+            changes.append(Change(pkg.name, "add", None, label))
+        elif old[0] != label or (old[1] and pkg.sha256 and old[1] != pkg.sha256):
+            changes.append(Change(pkg.name, "change", old[0], label))
+    wanted = {p.name for p in planned}
+    changes += [
+        Change(name, "remove", old[0], None)
+        for name, old in installed.items()
+        if name not in wanted
+    ]
+    return tuple(sorted(changes, key=lambda c: c.name))
 
 
 def install_from_lock(
@@ -239,8 +304,8 @@ def install_from_lock(
             channel_alias=channel_alias,
             custom_channels=custom_channels,
         )
-    if dry_run:
-        return InstallResult(plan, dry_run=True)
+    if dry_run or plan.nothing_to_do:
+        return InstallResult(plan, dry_run=dry_run)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     local = fetch_and_verify(plan, progress)

@@ -138,7 +138,7 @@ def _reporter(progress: InstallProgress | None, total: int) -> Any:
             self.done += 1
             sink.advance("link", self.names.get(index, ""), self.done, total)
 
-    return Reporter()
+    return Reporter()  # type: ignore[abstract]  # rattler's stubs mark empty hooks abstract
 
 
 def channel_of(url: str) -> str:
@@ -152,20 +152,31 @@ def _meta_dists(prefix: Path) -> set[str]:
 
 
 def _fix_meta_urls(staging: Path, plan: InstallPlan) -> None:
-    """conda-meta names the URL a package came from, not the cache file rattler read."""
+    """conda-meta names the URL a package came from (credentials stripped), not the cache
+    file rattler read. A record path that would leave ``conda-meta/`` is refused."""
     import json
 
     from conda_torch_plugin.atomic import atomic_write_text
+    from conda_torch_plugin.condalock.lockfile import strip_credentials
 
+    meta = staging / "conda-meta"
     for pkg in plan.packages:
-        path = staging / "conda-meta" / f"{pkg.name}-{pkg.version}-{pkg.build}.json"
+        path = meta / f"{pkg.name}-{pkg.version}-{pkg.build}.json"
+        resolved = path.resolve()
+        if resolved.parent != meta.resolve() or resolved.name != path.name:
+            raise InstallError(
+                f"package {pkg.name!r} {pkg.version!r} {pkg.build!r}: its conda-meta record "
+                f"would be written outside {plan.prefix / 'conda-meta'}; nothing was installed",
+                hints=["the lock file is damaged or crafted: regenerate it (conda torch-env lock)"],
+            )
         if not path.is_file():
             continue
+        url = strip_credentials(pkg.url)
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("url") == pkg.url and data.get("channel") == channel_of(pkg.url):
+        if data.get("url") == url and data.get("channel") == channel_of(url):
             continue
-        data["url"] = pkg.url
-        data["channel"] = channel_of(pkg.url)
+        data["url"] = url
+        data["channel"] = channel_of(url)
         atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
@@ -178,11 +189,12 @@ def _append_history(
 ) -> None:
     """A conda-style history entry (conda's ``History`` parses ``==> date <==`` blocks)."""
     from conda_torch_plugin import __version__
+    from conda_torch_plugin.condalock.lockfile import redact_credentials, strip_credentials
 
-    urls = {f"{p.name}-{p.version}-{p.build}": p.url for p in plan.packages}
+    urls = {f"{p.name}-{p.version}-{p.build}": strip_credentials(p.url) for p in plan.packages}
     lines = [
         f"==> {time.strftime('%Y-%m-%d %H:%M:%S')} <==",
-        f"# cmd: {command or 'conda-torch-env install'}",
+        f"# cmd: {redact_credentials(command or 'conda-torch-env install')}",
         f"# conda-torch-env version: {__version__}",
     ]
     lines += [f"-{dist}" for dist in removed]

@@ -196,7 +196,7 @@ def lock(
         command=command,
     )
     if progress is not None:
-        progress(f"writing {inputs.lockfile} ...")
+        progress(f"Writing {inputs.lockfile}")
     written, explicit_files = _write_outputs(locked.model, locked.text, inputs.lockfile, explicit)
     return LockResult(
         lockfile=inputs.lockfile,

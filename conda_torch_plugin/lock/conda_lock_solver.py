@@ -126,14 +126,25 @@ def _run_conda_lock(
         if channel_alias:
             env["CONDA_CHANNEL_ALIAS"] = normalize_alias(channel_alias)
         if progress is not None:
-            progress(f"running conda-lock for {', '.join(inputs.platforms)} ...")
+            progress(f"Running conda-lock for {', '.join(inputs.platforms)}")
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-12:])
-            raise LockError(
-                f"conda-lock failed with exit status {done.returncode}:\n{tail}",
-                hints=["the lock file was left as it was"],
-            )
+            raise _conda_lock_failure(done.returncode, done.stderr or done.stdout)
         lock_model = read_lockfile(scratch)
         text = scratch.read_text(encoding="utf-8")
     return Locked(lock_model, text, None)
+
+
+def _conda_lock_failure(status: int, output: str) -> LockError:
+    """conda-lock's failure as one readable error: its final exception line, not its traceback."""
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    in_traceback = any(line.startswith("Traceback (most recent call last)") for line in lines)
+    detail = lines[-1].strip() if in_traceback and lines else "\n".join(lines[-12:])
+    hints = ["the lock file was left as it was"]
+    if any(word in output for word in ("ConnectionError", "NameResolutionError", "Max retries")):
+        hints.insert(
+            0,
+            "conda-lock needs network access (it downloads its PyPI name mapping, and conda "
+            "if none is found); the built-in solver (--solver rattler) works offline",
+        )
+    return LockError(f"conda-lock failed with exit status {status}: {detail}", hints=hints)

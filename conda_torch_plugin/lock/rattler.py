@@ -18,6 +18,10 @@ mixed with conda-forge's. The platforms are solved concurrently, sharing one
 repodata gateway. Errors from rattler become :class:`LockError` naming the
 platform, the channel or the unsatisfiable constraint. ``rattler`` and
 ``asyncio`` are imported inside the functions.
+
+py-rattler's repodata cache records channel URLs in plain text, so when a channel
+is read with credentials (``user:password@``, ``/t/TOKEN/``) the solve uses a
+private cache folder that is removed afterwards.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import functools
 import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.channels import (
@@ -157,7 +162,18 @@ def solve_platforms(
     }
     import asyncio
 
-    return asyncio.run(_solve_all(tuple(channels), parsed, virtual_packages, progress=progress))
+    if all(c.url == c.public_url for c in channels):
+        return asyncio.run(_solve_all(tuple(channels), parsed, virtual_packages, progress=progress))
+    # py-rattler's repodata cache records each channel's URL in plain text: a channel
+    # read with credentials gets a private cache, removed after the solve.
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="conda-torch-env-repodata-") as cache:
+        return asyncio.run(
+            _solve_all(
+                tuple(channels), parsed, virtual_packages, progress=progress, cache_dir=cache
+            )
+        )
 
 
 async def _solve_all(
@@ -166,6 +182,7 @@ async def _solve_all(
     virtual_packages: Mapping[str, Mapping[str, str]],
     *,
     progress: Progress | None,
+    cache_dir: str | None = None,
 ) -> SolveResult:
     import asyncio
 
@@ -174,7 +191,7 @@ async def _solve_all(
     # One gateway for every platform: noarch repodata is read once. The platforms are
     # solved concurrently (rattler solves off the event loop, without the GIL); each
     # solve is independent, so the result is the same as one after the other.
-    gateway = Gateway()
+    gateway = Gateway(cache_dir=Path(cache_dir) if cache_dir else None)
     sources = [Channel(c.url) for c in channels]
     vps = {p: dict(virtual_packages.get(p, {})) for p in specs}
     generic = {
@@ -191,10 +208,13 @@ async def _solve_all(
             virtual_packages=generic[platform],
             channel_relations="disabled",  # solve against exactly the listed channels
         )
-        return records, time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        if progress is not None:
+            progress(f"Solved {platform}: {len(records)} packages in {seconds:.2f} s")
+        return records, seconds
 
     if progress is not None:
-        progress(f"solving {', '.join(specs)} ...")
+        progress(f"Solving {', '.join(specs)}")
     started = time.perf_counter()
     outcomes = await asyncio.gather(*(one(p) for p in specs), return_exceptions=True)
     wall = time.perf_counter() - started
@@ -337,6 +357,9 @@ def _unreadable(message: str, platform: str, channels: Sequence[ChannelSource]) 
         # rattler prints base URLs with a trailing slash; match on that too.
         culprit = next((c for c in channels if f"{c.public_url}/" in message), None)
     detail = "; ".join(line.strip() for line in message.splitlines() if line.strip())
+    unreachable = _network_cause(message)
+    if unreachable is not None:
+        return _unreachable(unreachable, platform, culprit, channels)
     if culprit is not None:
         missing = "could not find subdir" in message
         what = "does not exist" if missing else "cannot be read"
@@ -358,6 +381,51 @@ def _unreadable(message: str, platform: str, channels: Sequence[ChannelSource]) 
 def _first_line(error: object) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+# What rattler's "Caused by:" chain says when no answer came back at all.
+_NETWORK_CAUSES = (
+    ("dns error", "the host name cannot be resolved"),
+    ("failed to lookup address", "the host name cannot be resolved"),
+    ("Connection refused", "the connection was refused"),
+    ("timed out", "the connection timed out"),
+    ("operation timed out", "the connection timed out"),
+    ("tcp connect error", "no connection could be made"),
+    ("client error (Connect)", "no connection could be made"),
+    ("certificate", "the TLS certificate was not accepted"),
+)
+
+
+def _network_cause(message: str) -> str | None:
+    for needle, cause in _NETWORK_CAUSES:
+        if needle in message:
+            return cause
+    return None
+
+
+def _unreachable(
+    cause: str, platform: str, culprit: ChannelSource | None, channels: Sequence[ChannelSource]
+) -> LockError:
+    """A channel host that did not answer: name the host and the likely fix, not every URL."""
+    from urllib.parse import urlsplit
+
+    from conda_torch_plugin.channels import DEFAULT_CHANNEL_ALIAS
+
+    remote = [c for c in channels if not c.is_local]
+    hosts = sorted({urlsplit(c.public_url).netloc for c in remote}) or ["the channel host"]
+    host = urlsplit(culprit.public_url).netloc if culprit is not None else hosts[0]
+    default_host = urlsplit(DEFAULT_CHANNEL_ALIAS).netloc
+    if host == default_host or culprit is None or culprit.name == culprit.url:
+        hint = (
+            "check the network or proxy, or use --channel-alias URL to read the channels "
+            "from a mirror (or a local file:// copy)"
+        )
+    else:
+        hint = (
+            f"the channels are read from the mirror {host}: check that it is up and "
+            "reachable from here (network, proxy), or use another --channel-alias"
+        )
+    return LockError(f"cannot reach {host} (while solving {platform}): {cause}", hints=[hint])
 
 
 class RattlerBackend:
@@ -401,11 +469,12 @@ def _lock(
     pip = sorted({req for p in inputs.platforms for req in spec.pip.get(p, ())})
     if pip:
         raise LockError(
-            f"{source} has pip dependencies ({', '.join(pip)}), which the rattler "
-            "solver cannot lock",
+            f"{source} has a pip: section ({', '.join(pip)}), which this version cannot lock yet",
             hints=[
-                "use --solver conda-lock (needs conda, mamba or micromamba on PATH)",
-                "or replace them with conda packages",
+                "replace them with conda packages, or move them out of the file and install "
+                "them with the environment's pip after `conda torch-env install`",
+                "or use --solver conda-lock (needs conda, mamba or micromamba on PATH, and "
+                "network access)",
             ],
         )
     specs = {p: tuple(spec.dependencies.get(p, ())) for p in inputs.platforms}

@@ -186,6 +186,8 @@ def test_not_a_conda_environment(machine, tmp_path: Path, as_json: bool) -> None
     )
     if as_json:
         assert json.loads(result.stdout)["error"] == "NotAnEnvironment"
+    # create refuses a folder that is neither empty nor an environment: never suggest it.
+    assert f"create -p {folder}" not in result.stderr
 
 
 def test_name_resolves_in_the_default_envs_folder(machine, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from support.cli import run_cli
 from support.packages import archive_path, copy_channels, corrupt_archive
+from support.servers import basic_auth_handler, serve
 from support.trees import snapshot
 
 from conda_torch_plugin.cli import main
@@ -147,6 +148,43 @@ def test_no_terminal_needs_yes(run, cuda_lockfile, tmp_path):
     assert not (tmp_path / "env").exists()
 
 
+def test_a_missing_lock_is_reported_before_the_terminal_check(run, tmp_path):
+    result = run("-p", str(tmp_path / "env"), "--lockfile", str(tmp_path / "missing.yml"))
+    assert result.returncode == 1
+    assert "missing.yml does not exist" in result.stderr
+    assert "--yes" not in result.stderr
+
+
+def test_answering_no_on_a_terminal_exits_0(fake_nvml_env, cuda_lockfile, tmp_path):
+    import pty
+    import subprocess
+    import sys
+
+    env = fake_nvml_env(
+        driver="550.54.15",
+        cuda="12.4",
+        gpus=(H100,),
+        extra={"CONDA_TORCH_ENV_CACHE_DIR": str(tmp_path / "cache")},
+    )
+    prefix = tmp_path / "env"
+    controller, terminal = pty.openpty()
+    os.write(controller, b"n\n")  # typed ahead; the terminal keeps the line until it is read
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "conda_torch_plugin", "install", "-p", str(prefix),
+             "--lockfile", str(cuda_lockfile)],
+            stdin=terminal, capture_output=True, text=True, env=env, cwd=tmp_path,
+            timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert done.returncode == 0, done.stderr
+    assert "Proceed ([y]/n)? " in done.stderr
+    assert "Exiting." in done.stderr and "error" not in done.stderr
+    assert not prefix.exists()
+
+
 def test_dry_run_changes_nothing(run, cuda_lockfile, tmp_path):
     result = run(
         "-p", str(tmp_path / "env"), "--lockfile", str(cuda_lockfile), "--dry-run", "--json"
@@ -258,7 +296,7 @@ def test_installer_conda_runs_conda_create_with_an_explicit_file(run, cuda_lockf
     fake.parent.mkdir()
     fake.write_text(
         f'#!/bin/sh\necho "$@" > {log}\nwhile [ "$1" != "--file" ]; do shift; done\n'
-        f'cat "$2" >> {log}\n'
+        f'cat "$2" >> {log}\necho "To activate this environment, use"\n'
     )
     fake.chmod(0o755)
     prefix = tmp_path / "env"
@@ -278,9 +316,86 @@ def test_installer_conda_runs_conda_create_with_an_explicit_file(run, cuda_lockf
     assert "@EXPLICIT" in calls
     lock = read_lockfile(cuda_lockfile)
     assert {f"{p.url}#{p.md5}" for p in lock.packages_for("linux-64")} <= set(calls)
+    # conda prints how to activate the environment; it is not repeated.
+    assert result.stdout.count("To activate this environment") == 1
 
 
 def test_help_documents_the_default_envs_folder():
     result = run_cli("install", "--help", env={**os.environ, "COLUMNS": "100"})
     assert result.returncode == 0
     assert "CONDA_TORCH_ENV_ENVS_DIR" in result.stdout and "~/.conda/envs" in result.stdout
+
+
+def test_password_in_the_channel_alias_is_shown_and_stored_nowhere(
+    run, cuda_lockfile, package_channels, tmp_path
+):
+    secret = "pa55-SECRET"
+    prefix = tmp_path / "env"
+    with serve(package_channels, basic_auth_handler("bob", secret)) as url:
+        alias = url.replace("http://", f"http://bob:{secret}@")
+        args = ("-p", str(prefix), "--lockfile", str(cuda_lockfile), "--channel-alias", alias)
+        dry = run(*args, "--dry-run", "--json")
+        plain = run(*args, "--dry-run")
+        done = run(*args, "--yes")
+        wrong = run(
+            "-p",
+            str(tmp_path / "env2"),  # a new prefix: the first one already matches the lock
+            *args[2:-1],
+            alias.replace(secret, f"{secret}-old"),
+            "--yes",
+            extra={"CONDA_TORCH_ENV_CACHE_DIR": str(tmp_path / "empty-cache")},
+        )
+    assert dry.returncode == plain.returncode == done.returncode == 0, done.stderr
+    assert wrong.returncode == 1 and "401" in wrong.stderr
+    for result in (dry, plain, done, wrong):
+        assert secret not in result.stdout + result.stderr
+    assert "http://***@127.0.0.1:" in dry.stdout
+    stored = [p for p in (prefix / "conda-meta").iterdir() if secret.encode() in p.read_bytes()]
+    assert stored == []
+    history = (prefix / "conda-meta" / "history").read_text()
+    assert "--channel-alias http://***@127.0.0.1:" in history
+
+
+def test_an_environment_that_matches_the_lock_needs_nothing(run, cuda_lockfile, tmp_path):
+    prefix = tmp_path / "env"
+    assert run("-p", str(prefix), "--lockfile", str(cuda_lockfile), "--yes").returncode == 0
+    before = snapshot(prefix)
+    # No --yes and no terminal: nothing needs confirming when nothing changes.
+    again = run("-p", str(prefix), "--lockfile", str(cuda_lockfile))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f"Nothing to do: {prefix} already holds the ")
+    assert "Proceed" not in again.stderr
+    assert snapshot(prefix) == before
+    report = json.loads(run("-p", str(prefix), "--lockfile", str(cuda_lockfile), "--json").stdout)
+    assert report["install"]["nothing_to_do"] is True and report["install"]["changes"] == []
+
+
+def test_an_update_shows_what_changes_before_asking(run, cuda_lockfile, package_channels, tmp_path):
+    prefix = tmp_path / "env"
+    assert run("-p", str(prefix), "--lockfile", str(cuda_lockfile), "--yes").returncode == 0
+    cpu_lock = make_lock(tmp_path / "cpu", package_channels, "--cpu")
+    shown = run("-p", str(prefix), "--lockfile", str(cpu_lock), "--dry-run")
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert out.startswith(f"Will update {prefix} (linux-64, CPU build): ")
+    assert "The following packages will be removed:" in out and "pytorch-cuda" in out
+    assert "The following packages will be changed:" in out
+    assert "py3.12_cuda12.4_cudnn9.1.0_0 -> 2.5.1 py3.12_cpu_0" in out
+    report = json.loads(
+        run("-p", str(prefix), "--lockfile", str(cpu_lock), "--dry-run", "--json").stdout
+    )
+    kinds = {c["name"]: c["kind"] for c in report["install"]["changes"]}
+    assert kinds["pytorch"] == "change" and kinds["pytorch-cuda"] == "remove"
+    assert kinds.get("cpuonly") == "add"
+
+
+def test_a_lock_older_than_its_environment_file_is_warned_about(run, package_channels, tmp_path):
+    lockfile = make_lock(tmp_path / "project", package_channels)
+    env_file = lockfile.parent / "environment.yml"
+    env_file.write_text(
+        env_file.read_text().replace("  - pytorch=2.5.1", "  - pytorch=2.5.1\n  - numpy")
+    )
+    result = run("-p", str(tmp_path / "env"), "--lockfile", str(lockfile), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {lockfile} is out of date with {env_file}" in result.stderr
+    assert f"conda torch-env lock -f {env_file}" in result.stderr

@@ -85,7 +85,8 @@ def test_errors_are_messages_not_tracebacks(project, channel_tree, capsys):
     write_virtual_packages(project / "virtual-packages.yml", virtual_packages_for("11.8"))
     assert main(["lock", "--channel-alias", channel_tree.alias]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: the environment cannot be solved for linux-64")
+    messages = [line for line in err.splitlines() if not line.startswith("==> ")]
+    assert messages[0].startswith("error: the environment cannot be solved for linux-64")
     assert "Traceback" not in err and "hint:" in err
     assert not (project / "conda-lock.yml").exists()
 
@@ -135,8 +136,20 @@ def test_conda_lock_solver_without_conda_fails_fast(project):
     assert (project / "conda-lock.yml").read_text() == "previous\n"
 
 
-def test_no_progress_when_not_a_terminal(project, channel_tree):
+def test_progress_lines_when_not_a_terminal(project, channel_tree):
+    # A CI log shows the lock working: one line per solved platform, no redrawing.
     done = run_cli("lock", "--channel-alias", channel_tree.alias, cwd=project)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0] == "==> Solving linux-64, win-64, osx-arm64"
+    solved = sorted(line.split(":")[0] for line in lines if line.startswith("==> Solved "))
+    assert solved == ["==> Solved linux-64", "==> Solved osx-arm64", "==> Solved win-64"]
+    assert "\r" not in done.stderr
+    assert "wrote conda-lock.yml" in done.stdout
+
+
+def test_quiet_lock_prints_no_progress(project, channel_tree):
+    done = run_cli("lock", "-q", "--channel-alias", channel_tree.alias, cwd=project)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert "wrote conda-lock.yml" in done.stdout
@@ -202,3 +215,43 @@ def test_outside_conda_the_default_alias_is_anaconda_org(project, fake_conda_con
     alias, custom = _channel_settings(args)
     assert alias == fake_conda_context.channel_alias.base_url.rstrip("/")
     assert custom == {"nvidia": fake_conda_context.custom_channels["nvidia"].base_url}
+
+
+def test_a_mirror_that_does_not_answer_is_named_with_what_to_do(project):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on once the socket is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    done = run_cli("lock", "-q", "--channel-alias", f"http://127.0.0.1:{port}", cwd=project)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: cannot reach 127.0.0.1:{port} (while solving ")
+    assert "the connection was refused" in done.stderr
+    assert f"the mirror 127.0.0.1:{port}" in done.stderr
+    # Nothing the user never touched, and no wall of URLs.
+    assert "channels: list" not in done.stderr
+    assert "repodata" not in done.stderr
+    assert not (project / "conda-lock.yml").exists()
+
+
+def test_no_network_names_the_host_and_the_way_out():
+    from conda_torch_plugin.channels import ChannelSource
+    from conda_torch_plugin.lock.rattler import _unreadable
+
+    channels = [
+        ChannelSource("pytorch", "https://conda.anaconda.org/pytorch"),
+        ChannelSource("conda-forge", "https://conda.anaconda.org/conda-forge"),
+    ]
+    rattler_says = (
+        "error sending request for url (https://conda.anaconda.org/pytorch/linux-64/"
+        "repodata_shards.msgpack.zst)\nCaused by: client error (Connect)\nCaused by: dns error"
+        "\nCaused by: failed to lookup address information: Name or service not known"
+    )
+    error = _unreadable(rattler_says, "linux-64", channels)
+    assert error.message == (
+        "cannot reach conda.anaconda.org (while solving linux-64): the host name cannot be resolved"
+    )
+    assert error.hints == (
+        "check the network or proxy, or use --channel-alias URL to read the channels from a "
+        "mirror (or a local file:// copy)",
+    )

@@ -425,7 +425,12 @@ def test_pip_torch_next_to_conda_pytorch(tmp_path: Path, recipes, version, sever
     assert f"torch {version} installed by pip" in pip.message
     assert "shadows conda's pytorch 2.5.1" in pip.message
     assert pip.fix.startswith(f"{prefix / 'bin' / 'python'} -m pip uninstall torch, then ")
-    assert pip.fix.endswith("--force-reinstall pytorch=2.5.1")
+    # The very build, from the channel it came from: a bare `pytorch=2.5.1` could pick
+    # another channel's or a CPU build.
+    assert pip.fix.endswith(
+        f"conda install -p {prefix} --force-reinstall pytorch::pytorch=2.5.1="
+        "py3.12_cuda12.4_cudnn9.1.0_0"
+    )
 
 
 def test_conda_metadata_rewritten_by_pip(tmp_path: Path, recipes) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from support.packages import archive_path, copy_channels, corrupt_archive, solved_lock
+from support.servers import basic_auth_handler, serve, token_handler, truncating_handler
 from support.trees import snapshot
 
 from conda_torch_plugin.compat import current_platform
@@ -425,3 +426,110 @@ def test_the_running_environment_is_refused(cuda_lock, tmp_path):
 
     with pytest.raises(InstallError, match="the environment this command runs from"):
         prepare_install(cuda_lock, PLATFORM, Path(sys.prefix), cache_dir=tmp_path / "cache")
+
+
+# --- credentials and broken downloads (loopback servers) -------------------------------------
+
+SECRET = "s3cret-PW"
+TOKEN = "tk-SECRET-77"
+
+
+def files_holding(root: Path, secret: str) -> list[str]:
+    return sorted(
+        str(p.relative_to(root))
+        for p in root.rglob("*")
+        if p.is_file() and not p.is_symlink() and secret.encode() in p.read_bytes()
+    )
+
+
+def test_password_protected_mirror_installs_and_no_record_holds_the_password(
+    cuda_lock, package_channels, tmp_path
+):
+    with serve(package_channels, basic_auth_handler("alice", SECRET)) as url:
+        alias = url.replace("http://", f"http://alice:{SECRET}@")
+        plan = prepare_install(
+            cuda_lock, PLATFORM, tmp_path / "env", cache_dir=tmp_path / "c", channel_alias=alias
+        )
+        assert plan.total_bytes == sum(archive_size(p.url) for p in cuda_lock.packages)  # HEAD
+        assert SECRET not in json.dumps(plan.to_dict())
+        assert "http://***@127.0.0.1" in json.dumps(plan.to_dict())
+        install_from_lock(
+            cuda_lock, PLATFORM, tmp_path / "env", plan=plan, command=f"x --channel-alias {alias}"
+        )
+    prefix = tmp_path / "env"
+    assert files_holding(prefix / "conda-meta", SECRET) == []
+    assert files_holding(tmp_path / "c", SECRET) == []
+    record = json.loads((prefix / "conda-meta" / f"{TORCH_CUDA}.json").read_text())
+    assert record["url"] == f"{url}/pytorch/linux-64/{TORCH_CUDA}.tar.bz2"
+    history = (prefix / "conda-meta" / "history").read_text()
+    assert "# cmd: x --channel-alias http://***@127.0.0.1:" in history
+    assert f"+{url}/pytorch::{TORCH_CUDA}" in history
+
+
+def test_wrong_password_is_an_error_that_does_not_show_it(cuda_lock, package_channels, tmp_path):
+    with serve(package_channels, basic_auth_handler("alice", "right")) as url:
+        alias = url.replace("http://", f"http://alice:{SECRET}@")
+        with pytest.raises(InstallError) as info:
+            install_from_lock(
+                cuda_lock, PLATFORM, tmp_path / "env", cache_dir=tmp_path / "c", channel_alias=alias
+            )
+    message = str(info.value) + " ".join(info.value.hints)
+    assert SECRET not in message and "alice" not in message
+    assert "401" in message and f"http://***@{url[7:]}/pytorch/linux-64/" in message
+    assert not (tmp_path / "env").exists()
+
+
+def test_token_mirror_installs_and_no_record_holds_the_token(cuda_lock, package_channels, tmp_path):
+    with serve(package_channels, token_handler(TOKEN)) as url:
+        install_from_lock(
+            cuda_lock,
+            PLATFORM,
+            tmp_path / "env",
+            cache_dir=tmp_path / "c",
+            channel_alias=f"{url}/t/{TOKEN}",
+            command=f"x --channel-alias {url}/t/{TOKEN}",
+        )
+        with pytest.raises(InstallError) as info:
+            install_from_lock(
+                cuda_lock,
+                PLATFORM,
+                tmp_path / "env2",
+                cache_dir=tmp_path / "c2",
+                channel_alias=f"{url}/t/tk-WRONG-{TOKEN}",
+            )
+    assert files_holding(tmp_path / "env" / "conda-meta", TOKEN) == []
+    record = json.loads((tmp_path / "env" / "conda-meta" / f"{TORCH_CUDA}.json").read_text())
+    assert record["url"] == f"{url}/pytorch/linux-64/{TORCH_CUDA}.tar.bz2"
+    assert f"{url}/t/***/pytorch/linux-64/" in str(info.value)
+    assert TOKEN not in str(info.value)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_connection_closed_mid_body_is_an_incomplete_download(
+    cuda_lock, package_channels, tmp_path, chunked
+):
+    cache = tmp_path / "c"
+    handler = truncating_handler(f"{TORCH_CUDA}.tar.bz2", chunked=chunked)
+    with serve(package_channels, handler) as url, pytest.raises(InstallError) as info:
+        install_from_lock(cuda_lock, PLATFORM, tmp_path / "env", cache_dir=cache, channel_alias=url)
+    message = str(info.value)
+    assert f"{TORCH_CUDA} ({url}/pytorch/linux-64/{TORCH_CUDA}.tar.bz2): incomplete download" in (
+        message
+    )
+    assert "sha256" not in message and "did not match" not in message
+    assert any("try again" in h for h in info.value.hints)
+    assert not any("re-lock" in h for h in info.value.hints)
+    assert not list(cache.glob(f"archives/*/{TORCH_CUDA}*"))  # no partial file kept
+    assert not (tmp_path / "env").exists()
+
+
+def test_malformed_mirror_url_is_a_fetch_error(cuda_lock, tmp_path):
+    with pytest.raises(InstallError, match="could not fetch"):
+        install_from_lock(
+            cuda_lock,
+            PLATFORM,
+            tmp_path / "env",
+            cache_dir=tmp_path / "c",
+            channel_alias="http://[::1",
+        )
+    assert not (tmp_path / "env").exists()

@@ -344,7 +344,7 @@ def test_pip_dependencies_are_refused(tmp_path, channel_tree):
             "  - {'pip': ['requests']}", "  - pip\n  - pip:\n    - requests==2.32.3"
         )
     )
-    with pytest.raises(LockError, match="pip dependencies"):
+    with pytest.raises(LockError, match="has a pip: section .*cannot lock yet"):
         do_lock(env, channel_tree)
 
 
@@ -462,6 +462,7 @@ def auth_server(channel_tree):
 
 def test_credentials_never_reach_the_lock(tmp_path, auth_server, monkeypatch):
     monkeypatch.setenv("RATTLER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # py-rattler's default cache
     env = make_project(tmp_path / "p", CUDA_124, platforms=["linux-64"])
     alias = f"http://bob:hunter2@{auth_server}/t/{_AuthChannelServer.token}"
     command = regenerate_command(env, channel_alias=alias, explicit=True)
@@ -473,6 +474,11 @@ def test_credentials_never_reach_the_lock(tmp_path, auth_server, monkeypatch):
     locked = read_lockfile(result.lockfile)
     assert locked.channels[0] == f"http://{auth_server}/pytorch"
     assert all(p.url.startswith(f"http://{auth_server}/") for p in locked.packages)
+    # py-rattler's repodata cache names each channel URL in plain text
+    cached = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert [
+        str(p) for p in cached if b"hunter2" in p.read_bytes() or b"tk-SECRET" in p.read_bytes()
+    ] == []
 
 
 def test_channel_errors_do_not_print_credentials(tmp_path, auth_server, monkeypatch):
@@ -572,3 +578,21 @@ def test_lock_in_another_folder_records_relative_paths(tmp_path, channel_tree):
     assert read_lockfile(target).sources == ("../environment.yml",)
     assert f"#     {command}\n" in target.read_text()
     assert check(env, lockfile=target).up_to_date
+
+
+def test_a_conda_lock_traceback_becomes_its_last_line():
+    from conda_torch_plugin.lock.conda_lock_solver import _conda_lock_failure
+
+    output = """Traceback (most recent call last):
+  File "/venv/bin/conda-lock", line 8, in <module>
+    sys.exit(main())
+  File "/venv/lib/python3.11/site-packages/requests/adapters.py", line 700, in send
+    raise ConnectionError(e, request=request)
+requests.exceptions.ConnectionError: HTTPSConnectionPool(host='api.anaconda.org', port=443): \
+Max retries exceeded with url: /download/anaconda/conda-standalone
+"""
+    error = _conda_lock_failure(1, output)
+    assert "Traceback" not in error.message and "File " not in error.message
+    assert error.message.startswith("conda-lock failed with exit status 1: ")
+    assert "Max retries exceeded" in error.message
+    assert "works offline" in error.hints[0]

@@ -221,7 +221,9 @@ def test_pytorch_channel_cuda_plan_for_three_platforms(channel_tree):
     }
     progress: list[str] = []
     solution = solve_platforms(_channels(channel_tree), specs, vps, progress=progress.append)
-    assert progress == ["solving linux-64, win-64, osx-arm64 ..."]
+    assert progress[0] == "Solving linux-64, win-64, osx-arm64"
+    solved = sorted(line.split(":")[0] for line in progress[1:])
+    assert solved == ["Solved linux-64", "Solved osx-arm64", "Solved win-64"]
     for platform in ("linux-64", "win-64"):
         recs = _by_name(solution, platform)
         assert str(recs["pytorch"].build) == "py3.12_cuda12.4_cudnn9.1.0_0"
