@@ -71,7 +71,7 @@ import json, sys, time
 from pathlib import Path
 from conda_torch_plugin.channels import resolve_channels
 from conda_torch_plugin.condalock.envspec import read_environment, read_virtual_packages
-from conda_torch_plugin.lock.rattler import solve_platforms, virtual_packages_for
+from conda_torch_plugin.lock.rattler import solve_platforms, solve_virtual_packages
 env, vp, alias = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 spec = read_environment(env)
 vps = read_virtual_packages(vp)
@@ -80,7 +80,7 @@ started = time.perf_counter()
 result = solve_platforms(
     resolve_channels(spec.channels, alias),
     {p: spec.dependencies[p] for p in platforms},
-    {p: virtual_packages_for(p, vps) for p in platforms},
+    {p: solve_virtual_packages(p, vps) for p in platforms},
 )
 print(json.dumps({"solve_seconds": result.solve_seconds,
                   "call_seconds": time.perf_counter() - started,

@@ -69,7 +69,7 @@ def test_header_holds_the_command(name: str) -> None:
     if not path.exists():
         pytest.fail(f"environments/{name} is missing; python environments/regenerate.py {name}")
     from conda_torch_plugin.cli import build_parser
-    from conda_torch_plugin.cli.write import regenerate_command
+    from conda_torch_plugin.cli.write import write_command as regenerate_command
 
     args = build_parser().parse_args(["write", *regenerate.TARGETS[name]])
     assert path.read_text().splitlines()[1] == f"#   {regenerate_command(args)}"

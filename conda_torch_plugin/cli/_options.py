@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.plan import PlanRequest
 
-PLATFORMS = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "osx-64")
+PLATFORM_CHOICES = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "osx-64")
 _VERSION_XY = re.compile(r"^\d+\.\d+$")
 # nvcc's spellings of a compute capability: 86, sm_86, sm_90a, compute_120, sm_100f.
 _COMPACT_ARCH = re.compile(
@@ -70,9 +70,10 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
         "--platform",
         dest="platforms",
         action="append",
-        choices=PLATFORMS,
+        choices=PLATFORM_CHOICES,
         metavar="PLATFORM",
-        help=f"target platform (repeatable; one of {', '.join(PLATFORMS)}); default: this one",
+        help=f"target platform (repeatable; one of {', '.join(PLATFORM_CHOICES)}); "
+        "default: this one",
     )
     group.add_argument(
         "--pytorch", metavar="SPEC", help="PyTorch version or range, e.g. 2.2 or '>=2.3'"

@@ -158,7 +158,7 @@ def execute(args: argparse.Namespace) -> int:
             return 0
         confirm("Write the files and install", yes=args.yes)
 
-    from conda_torch_plugin.cli.write import regenerate_command as write_command
+    from conda_torch_plugin.cli.write import write_command
     from conda_torch_plugin.condalock.lockfile import read_lockfile
     from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME, write_environment
     from conda_torch_plugin.lock import lock, regenerate_command
@@ -236,7 +236,7 @@ def preview(
     """Render the files and solve them in a private temporary folder; the user's files stay."""
     import tempfile
 
-    from conda_torch_plugin.cli.write import regenerate_command as write_command
+    from conda_torch_plugin.cli.write import write_command
     from conda_torch_plugin.condalock.lockfile import read_lockfile
     from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME, write_environment
     from conda_torch_plugin.lock import DEFAULT_LOCKFILE, lock, regenerate_command

@@ -18,7 +18,7 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 from conda_torch_plugin.cli._options import (
-    PLATFORMS,
+    PLATFORM_CHOICES,
     add_channel_alias,
     add_json,
     add_prefix_arguments,
@@ -70,7 +70,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--platform",
-        choices=PLATFORMS,
+        choices=PLATFORM_CHOICES,
         metavar="PLATFORM",
         help="the lock platform to install (default: this machine's)",
     )
@@ -165,7 +165,7 @@ def platform_for(requested: str | None, lock: LockFile | None = None) -> str:
 
     platform = requested or current_platform()
     if platform is None:
-        known = ", ".join(lock.platforms) if lock else ", ".join(PLATFORMS)
+        known = ", ".join(lock.platforms) if lock else ", ".join(PLATFORM_CHOICES)
         raise UsageError(
             "cannot tell this machine's conda platform", hints=[f"pass --platform (one of {known})"]
         )

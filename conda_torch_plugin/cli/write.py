@@ -64,7 +64,7 @@ def execute(args: argparse.Namespace) -> int:
     plan = make_plan(*plan_inputs_from_args(args))
     path = Path(args.file)
     result = write_environment(
-        plan, path, name=args.name, command=regenerate_command(args), dry_run=args.dry_run
+        plan, path, name=args.name, command=write_command(args), dry_run=args.dry_run
     )
     if args.json:
         print_json(
@@ -89,7 +89,7 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
-def regenerate_command(args: argparse.Namespace) -> str:
+def write_command(args: argparse.Namespace) -> str:
     """The command line that writes the same file again, flags in a fixed order.
 
     Built from the parsed flags (not sys.argv) so it holds no machine paths: ``-f``

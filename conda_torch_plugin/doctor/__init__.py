@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from conda_torch_plugin.compat import current_platform
 from conda_torch_plugin.doctor._companions import check_companions
-from conda_torch_plugin.doctor._machine import check_machine
+from conda_torch_plugin.doctor._machine import prefix_machine_findings
 from conda_torch_plugin.doctor._markers import check_guards, check_pytorch
 from conda_torch_plugin.doctor._pip import check_pip_shadowing
 from conda_torch_plugin.doctor._prefix import InstalledRecord, environment_flavour, read_records
@@ -102,7 +102,9 @@ def diagnose(
         findings += check_guards(flavour, platform, records, recipes, prefix)
         if flavour.compute != "unknown":  # nothing to compare the rest against
             findings += check_companions(torch, flavour, records, recipes, prefix)
-            findings += check_machine(torch, flavour, platform, detection, recipes, prefix)
+            findings += prefix_machine_findings(
+                torch, flavour, platform, detection, recipes, prefix
+            )
     findings += check_pip_shadowing(prefix, records, user_base)
 
     runtime = None

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from conda_torch_plugin.recipes import Recipes
 
 
-def check_machine(
+def prefix_machine_findings(
     torch: InstalledRecord,
     flavour: Flavour,
     platform: str,

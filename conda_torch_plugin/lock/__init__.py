@@ -86,7 +86,7 @@ def read_inputs(
     virtual_package_spec: str | os.PathLike[str] | None = None,
 ) -> LockInputs:
     from conda_torch_plugin.condalock.envspec import read_environment, read_virtual_packages
-    from conda_torch_plugin.lock.rattler import check_platforms, virtual_packages_for
+    from conda_torch_plugin.lock.rattler import check_platforms, solve_virtual_packages
 
     env = Path(env_path)
     if not env.is_file():
@@ -111,7 +111,7 @@ def read_inputs(
     else:
         vp_path = find_virtual_package_spec(env)
     vp_spec = read_virtual_packages(vp_path) if vp_path is not None else None
-    vps = {p: virtual_packages_for(p, vp_spec) for p in chosen}
+    vps = {p: solve_virtual_packages(p, vp_spec) for p in chosen}
     return LockInputs(
         env_path=env,
         lockfile=Path(lockfile) if lockfile is not None else default_lockfile(env),

@@ -14,7 +14,7 @@ import pytest
 from support.cli import run_main
 
 from conda_torch_plugin.cli import build_parser
-from conda_torch_plugin.cli.write import regenerate_command
+from conda_torch_plugin.cli.write import write_command as regenerate_command
 
 if TYPE_CHECKING:
     from pathlib import Path

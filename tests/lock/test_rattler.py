@@ -22,7 +22,7 @@ from conda_torch_plugin.lock.rattler import (
     check_platforms,
     default_virtual_packages,
     solve_platforms,
-    virtual_packages_for,
+    solve_virtual_packages,
 )
 
 PYTORCH_CHANNELS = ["pytorch", "nvidia", "conda-forge"]
@@ -194,8 +194,8 @@ def test_virtual_package_file_replaces_defaults_per_platform(tmp_path):
         'subdirs:\n  linux-64:\n    packages:\n      __glibc: "2.17"\n      __cuda: "12.4"\n'
     )
     spec = read_virtual_packages(path)
-    assert virtual_packages_for("linux-64", spec) == {"__glibc": "2.17", "__cuda": "12.4"}
-    assert virtual_packages_for("win-64", spec) == default_virtual_packages("win-64")
+    assert solve_virtual_packages("linux-64", spec) == {"__glibc": "2.17", "__cuda": "12.4"}
+    assert solve_virtual_packages("win-64", spec) == default_virtual_packages("win-64")
 
 
 @pytest.mark.parametrize("bad", ["linux-65", "noarch", "osx"], ids=["typo", "noarch", "os-only"])
