@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin.cli._options import add_json, add_plan_arguments
+from conda_torch_plugin.envfile import ENVIRONMENT_FILENAME
 from conda_torch_plugin.sources import BASE_CHANNELS, source
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ packages (python, pytorch, torchvision, torchaudio, pytorch-cuda, cpuonly,
 cuda-version, mkl, ...), channels and platforms change.
 """
 
-DEFAULT_FILE = "environment.yml"
+DEFAULT_FILE = ENVIRONMENT_FILENAME
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
