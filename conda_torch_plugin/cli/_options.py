@@ -164,3 +164,23 @@ def add_channel_alias(parser: argparse.ArgumentParser) -> None:
         help="serve channel names from URL/NAME (a mirror, or a file:// tree); "
         "inside conda, conda's channel_alias/custom_channels are the default",
     )
+
+
+def mirror_from_args(args: argparse.Namespace) -> tuple[str | None, dict[str, str] | None]:
+    """(channel alias, custom channels) for every verb that reads channels.
+
+    ``--channel-alias``, else, inside conda, conda's ``channel_alias`` (when not
+    the public default) and ``custom_channels``; outside conda, neither (None).
+    """
+    from conda_torch_plugin.channels import DEFAULT_CHANNEL_ALIAS, normalize_alias
+
+    if args.channel_alias:
+        return normalize_alias(args.channel_alias), None
+    if not getattr(args, "inside_conda", False):
+        return None, None
+    from conda_torch_plugin._conda import settings
+
+    alias = settings.channel_alias()
+    if alias and alias.rstrip("/") == DEFAULT_CHANNEL_ALIAS:
+        alias = None
+    return alias, settings.custom_channels() or None

@@ -207,7 +207,7 @@ def test_inside_conda_the_alias_comes_from_conda(project, fake_conda_context, ca
 def test_outside_conda_the_default_alias_is_anaconda_org(project, fake_conda_context):
     import argparse
 
-    from conda_torch_plugin.cli.lock import _channel_settings
+    from conda_torch_plugin.cli._options import mirror_from_args as _channel_settings
 
     args = argparse.Namespace(channel_alias=None, inside_conda=False)
     assert _channel_settings(args) == (None, None)
