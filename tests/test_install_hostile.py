@@ -315,3 +315,55 @@ def test_update_refuses_a_malformed_record(evil_env, package_channels, content, 
         install_from_lock(lock, PLATFORM, prefix, cache_dir=cache)
     assert str(record_file) in raised.value.message and expected in raised.value.message
     assert snapshot(prefix) == before and leftovers(prefix.parent) == []
+
+
+# --- a panic inside rattler ---------------------------------------------------------------
+
+
+class PanicException(BaseException):
+    """Stands in for pyo3's ``pyo3_runtime.PanicException``, which rattler does not export:
+    same name, same base class (not ``Exception``)."""
+
+
+@pytest.mark.parametrize("stage", ["from_package_archive", "install"])
+def test_a_panic_in_rattler_is_an_install_error(monkeypatch, tmp_path, stage):
+    import rattler
+
+    archive = hostile_archive(
+        tmp_path / "channel/noarch",
+        ".conda",
+        [Member("lib/ok.txt")],
+        paths=paths_json("lib/ok.txt"),
+    )
+
+    async def panic(*args, **kwargs):
+        raise PanicException("called `Option::unwrap()` on a `None` value")
+
+    if stage == "install":
+        monkeypatch.setattr(rattler, "install", panic)
+    else:
+        monkeypatch.setattr(rattler.RepoDataRecord, "from_package_archive", panic)
+    prefix = tmp_path / "envs/env"
+    with pytest.raises(InstallError, match=r"called `Option::unwrap\(\)`"):
+        install_from_lock(single_package_lock(archive), PLATFORM, prefix, cache_dir=tmp_path / "c")
+    assert not prefix.exists() and leftovers(prefix.parent) == []
+
+
+def test_ctrl_c_while_linking_is_not_turned_into_an_install_error(monkeypatch, tmp_path):
+    import rattler
+
+    archive = hostile_archive(
+        tmp_path / "channel/noarch",
+        ".conda",
+        [Member("lib/ok.txt")],
+        paths=paths_json("lib/ok.txt"),
+    )
+
+    async def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rattler, "install", interrupted)
+    prefix = tmp_path / "envs/env"
+    with pytest.raises(KeyboardInterrupt):
+        install_from_lock(single_package_lock(archive), PLATFORM, prefix, cache_dir=tmp_path / "c")
+    assert not prefix.exists() and leftovers(prefix.parent) == []
