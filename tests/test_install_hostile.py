@@ -29,6 +29,7 @@ from support.trees import snapshot
 from conda_torch_plugin.compat import current_platform
 from conda_torch_plugin.errors import InstallError
 from conda_torch_plugin.install import install_from_lock
+from conda_torch_plugin.install._archive_check import path_problem
 from conda_torch_plugin.lockfile import write_lockfile
 
 if TYPE_CHECKING:
@@ -58,6 +59,28 @@ def refused(archive: Path, prefix: Path, cache: Path) -> str:
     message = raised.value.message
     assert STEM in message and str(archive) in message
     return message
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("lib/python3.12/site-packages/torch/__init__.py", None),
+        ("share/a..b/x", None),
+        ("", "is empty"),
+        (7, "is not a string (int)"),
+        ("lib/\x00.so", "contains a NUL character"),
+        ("/etc/passwd", "is absolute"),
+        ("C:/Windows/x.dll", "is absolute"),
+        ("c:x", "is absolute"),
+        ("\\\\server\\share\\x", "is absolute"),
+        ("../x", "has a '..' component"),
+        ("lib/../../x", "has a '..' component"),
+        ("lib\\..\\..\\x", "has a '..' component"),
+        ("lib/..", "has a '..' component"),
+    ],
+)
+def test_path_problem(path, problem):
+    assert path_problem(path) == problem
 
 
 # --- paths.json ---------------------------------------------------------------------------
@@ -293,6 +316,40 @@ def test_update_never_deletes_what_a_record_names_outside(
     assert str(record_file) in message and f"{problem}: {path}" in message
     assert victim.read_text() == USER_TEXT
     assert snapshot(prefix) == before and leftovers(prefix.parent) == []
+
+
+def test_update_never_deletes_through_a_symlinked_folder(evil_env, package_channels, tmp_path):
+    """lib/ of the old environment was replaced by a symlink to a user's folder: removing the
+    package would delete lib/ok.txt there."""
+    prefix, cache, _ = evil_env
+    outside = tmp_path / "outside"
+    victim = user_file(outside / "ok.txt")
+    (prefix / "lib/ok.txt").unlink()
+    (prefix / "lib").rmdir()
+    (prefix / "lib").symlink_to(outside)
+    before = snapshot(prefix)
+    lock = solved_lock(package_channels, ("python=3.12",), cuda=None)
+    with pytest.raises(InstallError, match=f"resolves outside {prefix}: lib/ok.txt"):
+        install_from_lock(lock, PLATFORM, prefix, cache_dir=cache)
+    assert victim.read_text() == USER_TEXT
+    assert snapshot(prefix) == before and leftovers(prefix.parent) == []
+
+
+def test_update_removes_a_symlink_that_points_outside_but_not_its_target(
+    evil_env, package_channels, tmp_path
+):
+    prefix, cache, record_file = evil_env
+    victim = user_file(tmp_path / "outside.txt")
+    (prefix / "lib/link").symlink_to(victim)
+    record = json.loads(record_file.read_text())
+    record["files"].append("lib/link")
+    record["paths_data"]["paths"].append({"_path": "lib/link", "path_type": "softlink"})
+    record_file.write_text(json.dumps(record))
+    lock = solved_lock(package_channels, ("python=3.12",), cuda=None)
+    result = install_from_lock(lock, PLATFORM, prefix, cache_dir=cache)
+    assert f"{STEM}" in result.removed
+    assert not (prefix / "lib/link").is_symlink()
+    assert victim.read_text() == USER_TEXT
 
 
 @pytest.mark.parametrize(

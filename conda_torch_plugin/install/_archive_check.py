@@ -62,11 +62,11 @@ def path_problem(path: object) -> str | None:
         return "is empty"
     if "\x00" in path:
         return "contains a NUL character"
-    if "\\" in path:
-        return "contains a backslash"
-    if path.startswith("/") or _DRIVE.match(path):
+    # A backslash is a separator to Windows (and to a record written there): "..\\x" and
+    # "\\\\server\\share" are the same tricks as "../x" and "/x".
+    if path.startswith(("/", "\\")) or _DRIVE.match(path):
         return "is absolute"
-    if ".." in path.split("/"):
+    if ".." in re.split(r"[/\\]", path):
         return "has a '..' component"
     return None
 
@@ -222,9 +222,14 @@ def _first_line(error: BaseException) -> str:
 # --- paths on disk ----------------------------------------------------------------------
 
 
-def check_inside(root: Path, final: Path, paths: Iterable[str], refuse: Any) -> None:
+def check_inside(
+    root: Path, final: Path, paths: Iterable[str], refuse: Any, *, follow_last: bool = True
+) -> None:
     """Each of ``paths`` under ``root``, resolved through any symlink already there, stays
-    inside ``root`` (``final``, the prefix ``root`` will become, is what messages name)."""
+    inside ``root`` (``final``, the prefix ``root`` will become, is what messages name).
+
+    ``follow_last=False`` resolves only the folder a path is in: deleting a symlink
+    removes the link, wherever it points."""
     real_root = os.path.realpath(root)
     parents: dict[str, bool] = {}
     for path in paths:
@@ -234,7 +239,7 @@ def check_inside(root: Path, final: Path, paths: Iterable[str], refuse: Any) -> 
             inside = _within(real_root, os.path.realpath(os.path.join(root, parent)))
             parents[parent] = inside
         full = os.path.join(root, path)
-        if inside and os.path.islink(full):
+        if inside and follow_last and os.path.islink(full):
             inside = _within(real_root, os.path.realpath(full))
         if not inside:
             raise refuse(f"resolves outside {final}: {_show(path)}")
@@ -267,6 +272,8 @@ def check_linked(
             )
 
         listed = set(info.paths)
+        if not (extracted / dist / "info").is_dir():
+            raise refuse(f"was not found extracted in {extracted / dist}")
         for name, target in _extracted(extracted / dist):
             if name not in listed and not name.startswith("info/"):
                 raise refuse(f"has a member its paths do not list: {_show(name)}")
@@ -330,7 +337,13 @@ def check_records(prefix: Path, final: Path) -> None:
             problem = path_problem(path)
             if problem:
                 raise refuse(f"lists a path that {problem}: {_show(path)}")
-        check_inside(prefix, final, paths, lambda what, r=refuse: r(f"lists a path that {what}"))
+        check_inside(
+            prefix,
+            final,
+            paths,
+            lambda what, r=refuse: r(f"lists a path that {what}"),
+            follow_last=False,
+        )
 
 
 def _record_paths(data: dict[str, Any], refuse: Any) -> Iterator[str]:
