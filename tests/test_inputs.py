@@ -332,3 +332,49 @@ def test_standard_tags_are_still_read(tmp_path: Path) -> None:
     path = tmp_path / "environment.yml"
     path.write_text("name: !!str t\nchannels: !!seq [conda-forge]\ndependencies:\n  - numpy\n")
     assert read_environment(path, platforms=["linux-64"]).channels == ("conda-forge",)
+
+
+# --------------------------------------------------------------------------------------
+# terminal escape sequences
+
+
+def test_esc_sequence_from_a_lock_file_reaches_stderr_escaped(tmp_path: Path) -> None:
+    lock = LOCK_HEAD + 'package:\n- name: "evil\\e]0;pwned\\a\\e[2J"\n  platform: linux-64\n'
+    (tmp_path / "conda-lock.yml").write_text(lock)
+    result = run_limited("install", "--dry-run", "--yes", "-p", str(tmp_path / "env"), cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "evil" in result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "\\x1b[2J" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("a\x1b[2Jb", "a\\x1b[2Jb"),
+        ("bell\x07", "bell\\x07"),
+        ("csi\x9b31m", "csi\\x9b31m"),
+        ("over\rwrite", "over\\x0dwrite"),
+        ("lines\nand\ttabs\r\n", "lines\nand\ttabs\r\n"),
+        ("\rprogress \x1b[1m", "\rprogress \\x1b[1m"),
+        ("naïve — ünïcode", "naïve — ünïcode"),
+    ],
+    ids=["esc", "bel", "c1-csi", "lone-cr", "newline-tab-crlf", "progress-redraw", "unicode"],
+)
+def test_terminal_safe(text: str, shown: str) -> None:
+    from conda_torch_plugin.cli.render import terminal_safe
+
+    assert terminal_safe(text) == shown
+
+
+def test_everything_a_verb_prints_is_filtered(capsys) -> None:
+    from conda_torch_plugin.cli.render import terminal_safe_output
+
+    with terminal_safe_output():
+        print("table row evil\x1b]0;title\x07")
+        print("warning: \x1b[2Jgone", file=sys.stderr)
+    out, err = capsys.readouterr()
+    assert out == "table row evil\\x1b]0;title\\x07\n"
+    assert err == "warning: \\x1b[2Jgone\n"
+    print("after\x1b")  # the streams are given back
+    assert capsys.readouterr().out == "after\x1b\n"
