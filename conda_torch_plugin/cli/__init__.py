@@ -134,12 +134,19 @@ def configure_conda_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     """Run the chosen verb; turn every project error into a message and an exit status."""
-    from conda_torch_plugin.cli.render import print_error
-    from conda_torch_plugin.errors import Declined, TorchEnvError
+    from conda_torch_plugin.cli.render import terminal_safe_output
 
     if args.func is None:
         args._parser.print_help()
         return 0
+    with terminal_safe_output():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from conda_torch_plugin.cli.render import print_error
+    from conda_torch_plugin.errors import Declined, TorchEnvError
+
     try:
         return int(args.func(args) or 0)
     except Declined as declined:
