@@ -248,7 +248,10 @@ def _fetch_failure(failures: Sequence[_Fetched]) -> InstallError:
     """
     groups: dict[tuple[str, str], list[PlannedPackage]] = {}
     for fetched in failures:
-        host = urllib.parse.urlsplit(fetched.package.url).hostname or "local files"
+        try:
+            host = urllib.parse.urlsplit(fetched.package.url).hostname or "local files"
+        except ValueError:  # a malformed URL
+            host = "an unreadable URL"
         reason = fetched.failure or "unknown error"
         groups.setdefault((host, reason), []).append(fetched.package)
     parts = []
@@ -258,7 +261,10 @@ def _fetch_failure(failures: Sequence[_Fetched]) -> InstallError:
             continue
         shown = ", ".join(p.name for p in packages[:3])
         more = f" and {len(packages) - 3} more" if len(packages) > 3 else ""
-        parts.append(f"{len(packages)} packages from {host} ({shown}{more}): {reason}")
+        example = redact_credentials(packages[0].url)
+        parts.append(
+            f"{len(packages)} packages from {host} ({shown}{more}; first: {example}): {reason}"
+        )
     return InstallError(
         f"could not fetch {redact_credentials('; '.join(parts))}; nothing was installed",
         hints=["check the network or the --channel-alias mirror, then try again"],
