@@ -116,6 +116,15 @@ def build_parser(
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     configure_parser(parser, inside_conda=inside_conda)
+    if not inside_conda:  # conda has its own completion; ours is for the console script
+        from conda_torch_plugin.cli.completion import SHELLS, CompletionAction
+
+        parser.add_argument(
+            "--completion",
+            choices=SHELLS,
+            action=CompletionAction,
+            help='print a shell completion script: eval "$(%(prog)s --completion bash)"',
+        )
     return parser
 
 
