@@ -419,3 +419,17 @@ def test_a_down_mirror_is_one_short_error_not_every_url(run, cuda_lockfile, tmp_
     assert "Connection refused" in error
     assert len(error) < 400 and error.count("http://") == 1  # one example URL, not 19
     assert not (tmp_path / "env").exists()
+
+
+def test_a_lock_cannot_point_the_staleness_check_outside_its_folder(run, cuda_lockfile, tmp_path):
+    outside = tmp_path / "outside.yml"
+    outside.write_text("dependencies:\n  - numpy\n")  # would make any lock look stale
+    project = tmp_path / "project" / "sub"
+    project.mkdir(parents=True)
+    lockfile = project / "conda-lock.yml"
+    lockfile.write_text(
+        cuda_lockfile.read_text().replace("- environment.yml", "- ../../outside.yml")
+    )
+    result = run("-p", str(tmp_path / "env"), "--lockfile", str(lockfile), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "out of date" not in result.stderr

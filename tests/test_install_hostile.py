@@ -355,13 +355,14 @@ def test_update_removes_a_symlink_that_points_outside_but_not_its_target(
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b'{"name": "evil", "files": [', "cannot be read as JSON"),
+        (b'{"name": "evil", "files": [', "is not valid JSON"),
+        (b'{"name": "evil", "files": ' + b"[" * 5000 + b"]" * 5000 + b"}", "nested too deeply"),
         (b"[]", "is not a JSON object"),
         (b'{"name": "evil", "files": "lib/ok.txt"}', "'files' value that is not a list"),
         (b'{"name": "evil", "files": [3]}', "is not a string (int)"),
         (b'{"name": "evil", "paths_data": {"paths": [{}]}}', "malformed 'paths_data' entry"),
     ],
-    ids=["not-json", "not-object", "files-string", "files-int", "paths-data-entry"],
+    ids=["not-json", "too-deep", "not-object", "files-string", "files-int", "paths-data-entry"],
 )
 def test_update_refuses_a_malformed_record(evil_env, package_channels, content, expected):
     prefix, cache, record_file = evil_env

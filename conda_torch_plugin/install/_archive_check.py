@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.errors import InstallError
+from conda_torch_plugin.inputs import PACKAGE_RECORD, read_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
@@ -171,6 +172,8 @@ def _decode(raw: bytes, member: str, refuse: Any) -> Any:
         return json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as error:
         raise refuse(f"has a malformed {member} (not JSON: {error})") from None
+    except RecursionError:
+        raise refuse(f"has a malformed {member} (nested too deeply)") from None
 
 
 def _check_index(raw: bytes | None, refuse: Any) -> None:
@@ -324,12 +327,10 @@ def check_records(prefix: Path, final: Path) -> None:
                 ),
             )
 
-        if not record.is_file():
-            raise refuse("is not a regular file")
         try:
-            data = json.loads(record.read_bytes().decode("utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as error:
-            raise refuse(f"cannot be read as JSON: {error}") from None
+            data = read_json(record, limits=PACKAGE_RECORD, error=InstallError)
+        except InstallError as error:  # not a regular file, too large, not JSON, too deep
+            raise refuse(f"cannot be read: {error.message}") from None
         if not isinstance(data, dict):
             raise refuse("is not a JSON object")
         paths = list(_record_paths(data, refuse))
