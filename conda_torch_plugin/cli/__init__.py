@@ -116,6 +116,15 @@ def build_parser(
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     configure_parser(parser, inside_conda=inside_conda)
+    if not inside_conda:  # conda has its own completion; ours is for the console script
+        from conda_torch_plugin.cli.completion import SHELLS, CompletionAction
+
+        parser.add_argument(
+            "--completion",
+            choices=SHELLS,
+            action=CompletionAction,
+            help='print a shell completion script: eval "$(%(prog)s --completion bash)"',
+        )
     return parser
 
 
@@ -134,12 +143,19 @@ def configure_conda_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     """Run the chosen verb; turn every project error into a message and an exit status."""
-    from conda_torch_plugin.cli.render import print_error
-    from conda_torch_plugin.errors import Declined, TorchEnvError
+    from conda_torch_plugin.cli.render import terminal_safe_output
 
     if args.func is None:
         args._parser.print_help()
         return 0
+    with terminal_safe_output():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from conda_torch_plugin.cli.render import print_error
+    from conda_torch_plugin.errors import Declined, TorchEnvError
+
     try:
         return int(args.func(args) or 0)
     except Declined as declined:

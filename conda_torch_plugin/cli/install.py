@@ -260,12 +260,17 @@ def format_size(size: int | None) -> str:
 
 def warn_if_stale(lock_path: Path, lock: LockFile, *, json_mode: bool) -> None:
     """A lock older than its environment file installs what the file no longer says: warn."""
+    from pathlib import Path
+
     from conda_torch_plugin.errors import TorchEnvError
     from conda_torch_plugin.lock import check
 
     if json_mode or not lock.sources:
         return
-    env_path = lock_path.parent / lock.sources[0]
+    source = Path(lock.sources[0])
+    if source.is_absolute() or ".." in source.parts or source.suffix not in (".yml", ".yaml"):
+        return  # only an environment file beside the lock, never a path the lock points at
+    env_path = lock_path.parent / source
     if not env_path.is_file():
         return  # a lock shared on its own: nothing to compare it with
     try:

@@ -2,20 +2,74 @@
 
 The core returns data; only the CLI prints. Text rendering of a verb's result
 lives in that verb's module, built from the helpers here.
+
+Text from input files (a package name in a lock, a spec line, a YAML excerpt)
+reaches messages, so whatever a verb prints passes through :func:`terminal_safe`:
+:func:`terminal_safe_output` puts a filter on stdout and stderr while a verb
+runs, and an ESC sequence in a file is shown as ``\\x1b[...``, never executed by
+the terminal.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import sys
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Iterator, Sequence
 
     from conda_torch_plugin.errors import TorchEnvError
 
 _P = TypeVar("_P", bound="Progress")
+
+
+# C0 controls but tab and newline, DEL and the C1 controls (CSI, OSC ... as one
+# byte); a carriage return only where it ends a line ("\\r\\n").
+_CONTROL = re.compile(r"\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character a terminal would act on written as ``\\xNN``.
+
+    Newlines, tabs and "\\r\\n" stay; so does a carriage return that opens the
+    text (a progress line redrawing itself: what follows it is still escaped).
+    """
+    head = "\r" if text.startswith("\r") and not text.startswith("\r\n") else ""
+    body = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text[len(head) :])
+    return head + body
+
+
+class _TerminalSafeStream:
+    """A text stream that writes through :func:`terminal_safe`; everything else delegates."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(terminal_safe(text))
+        return len(text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def terminal_safe_output() -> Iterator[None]:
+    """While the block runs, stdout and stderr escape control characters (see module doc)."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout = _TerminalSafeStream(saved[0])
+    sys.stderr = _TerminalSafeStream(saved[1])
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
 
 
 def print_json(data: Any, stream: TextIO | None = None) -> None:
@@ -37,9 +91,9 @@ def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:
 def print_error(error: TorchEnvError, *, as_json: bool = False) -> None:
     if as_json:
         print_json(error.to_dict())
-    print(f"error: {error.message}", file=sys.stderr)
+    print(f"error: {terminal_safe(error.message)}", file=sys.stderr)
     for hint in error.hints:
-        print(f"  hint: {hint}", file=sys.stderr)
+        print(f"  hint: {terminal_safe(hint)}", file=sys.stderr)
 
 
 def is_interactive(stream: TextIO | None = None) -> bool:

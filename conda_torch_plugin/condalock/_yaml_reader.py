@@ -8,6 +8,10 @@ what ruamel would, or None for anything outside the layout it knows, and then
 the caller parses with ruamel. The writer of that layout is
 :func:`conda_torch_plugin.condalock._yaml_writer.emit_yaml`.
 
+Both stop (return None) past a number of nodes or a nesting depth, so the
+caller's fallback, which checks those limits with a clear error
+(:func:`conda_torch_plugin.inputs.check_yaml`), says what is wrong.
+
 Neither PyYAML nor ruamel.yaml is imported.
 """
 
@@ -16,9 +20,30 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from conda_torch_plugin.inputs import ENVIRONMENT_FILE, LOCK_FILE, MAX_DEPTH
+
 
 class _NotFast(Exception):
     """Raised inside a reader for anything outside its layout: the reader returns None."""
+
+
+class _Budget:
+    """Nodes and nesting a reader may still take; past either, the reader gives up."""
+
+    def __init__(self, max_nodes: int, max_depth: int) -> None:
+        self.nodes_left = max_nodes
+        self.max_depth = max_depth
+
+    def take(self, count: int = 1) -> None:
+        self.nodes_left -= count
+        if self.nodes_left < 0:
+            raise _NotFast
+
+    def enter(self, depth: int) -> int:
+        if depth >= self.max_depth:
+            raise _NotFast
+        self.take()
+        return depth + 1
 
 
 def _is_item(content: str) -> bool:
@@ -57,8 +82,11 @@ _DOUBLE_ESCAPES = {
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 
 
-def fast_load(text: str) -> Any:
-    """What ruamel's base loader reads from ``text``; None for anything outside the block layout."""
+def fast_load(
+    text: str, *, max_nodes: int = LOCK_FILE.max_nodes, max_depth: int = MAX_DEPTH
+) -> Any:
+    """What ruamel's base loader reads from ``text``; None for anything outside the block layout
+    or past ``max_nodes`` nodes or ``max_depth`` levels of nesting."""
     lines: list[tuple[int, str]] = []
     for raw in text.split("\n"):
         line = raw.rstrip(" \r")
@@ -71,20 +99,25 @@ def fast_load(text: str) -> Any:
     if not lines or lines[0][0] != 0:
         return None
     try:
-        value, end = _fast_node(lines, 0)
+        value, end = _fast_node(lines, 0, _Budget(max_nodes, max_depth), 0)
     except _NotFast:
         return None
     return value if end == len(lines) else None
 
 
-def _fast_node(lines: list[tuple[int, str]], i: int) -> tuple[Any, int]:
+def _fast_node(
+    lines: list[tuple[int, str]], i: int, budget: _Budget, depth: int
+) -> tuple[Any, int]:
     indent, content = lines[i]
+    depth = budget.enter(depth)
     if _is_item(content):
-        return _fast_sequence(lines, i, indent)
-    return _fast_mapping(lines, i, indent)
+        return _fast_sequence(lines, i, indent, budget, depth)
+    return _fast_mapping(lines, i, indent, budget, depth)
 
 
-def _fast_mapping(lines: list[tuple[int, str]], i: int, indent: int) -> tuple[dict[str, Any], int]:
+def _fast_mapping(
+    lines: list[tuple[int, str]], i: int, indent: int, budget: _Budget, depth: int
+) -> tuple[dict[str, Any], int]:
     result: dict[str, Any] = {}
     while i < len(lines) and lines[i][0] == indent and not _is_item(lines[i][1]):
         m = _KEY.match(lines[i][1])
@@ -93,23 +126,28 @@ def _fast_mapping(lines: list[tuple[int, str]], i: int, indent: int) -> tuple[di
         key = _fast_scalar(m.group("key"))
         if key in result:
             raise _NotFast  # ruamel says where
+        budget.take()
         rest = m.group("value")
         i += 1
         if rest is None:
             if i < len(lines) and (
                 lines[i][0] > indent or (lines[i][0] == indent and _is_item(lines[i][1]))
             ):
-                result[key], i = _fast_node(lines, i)
+                result[key], i = _fast_node(lines, i, budget, depth)
             else:
+                budget.take()
                 result[key] = ""
         else:
+            budget.take()
             result[key] = _fast_value(rest)
             if i < len(lines) and lines[i][0] > indent:
                 raise _NotFast  # a scalar continued on the next line
     return result, i
 
 
-def _fast_sequence(lines: list[tuple[int, str]], i: int, indent: int) -> tuple[list[Any], int]:
+def _fast_sequence(
+    lines: list[tuple[int, str]], i: int, indent: int, budget: _Budget, depth: int
+) -> tuple[list[Any], int]:
     result: list[Any] = []
     while i < len(lines) and lines[i][0] == indent and _is_item(lines[i][1]):
         rest = lines[i][1][1:]
@@ -117,14 +155,16 @@ def _fast_sequence(lines: list[tuple[int, str]], i: int, indent: int) -> tuple[l
         if not body:
             i += 1
             if i < len(lines) and lines[i][0] > indent:
-                item, i = _fast_node(lines, i)
+                item, i = _fast_node(lines, i, budget, depth)
             else:
+                budget.take()
                 item = ""
         elif _KEY.match(body) or _is_item(body):
             # "- key: value": a mapping (or sequence) starting on the item's line
             lines[i] = (indent + 1 + len(rest) - len(body), body)
-            item, i = _fast_node(lines, i)
+            item, i = _fast_node(lines, i, budget, depth)
         else:
+            budget.take()
             item = _fast_value(body)
             i += 1
             if i < len(lines) and lines[i][0] > indent:
@@ -245,8 +285,11 @@ class _LineSequence(list[Any]):
 _Line = tuple[int, int, str]
 
 
-def fast_load_lines(text: str) -> Any:
-    """What ruamel's round-trip loader reads from ``text``, or None where unsure."""
+def fast_load_lines(
+    text: str, *, max_nodes: int = ENVIRONMENT_FILE.max_nodes, max_depth: int = MAX_DEPTH
+) -> Any:
+    """What ruamel's round-trip loader reads from ``text``, or None where unsure or past
+    ``max_nodes`` nodes or ``max_depth`` levels of nesting."""
     lines: list[_Line] = []
     for number, raw in enumerate(text.split("\n")):
         if not (raw.isascii() and raw.isprintable()):  # tabs, CR, form feeds ...
@@ -263,19 +306,21 @@ def fast_load_lines(text: str) -> Any:
     if not lines or lines[0][1] != 0:
         return None
     try:
-        value, end = _rt_node(lines, 0)
+        value, end = _rt_node(lines, 0, _Budget(max_nodes, max_depth), 0)
     except _NotFast:
         return None
     return value if end == len(lines) else None
 
 
-def _rt_node(lines: list[_Line], i: int) -> tuple[Any, int]:
+def _rt_node(lines: list[_Line], i: int, budget: _Budget, depth: int) -> tuple[Any, int]:
     if _is_item(lines[i][2]):
-        return _rt_sequence(lines, i, lines[i][1])
-    return _rt_mapping(lines, i, lines[i][1])
+        return _rt_sequence(lines, i, lines[i][1], budget, budget.enter(depth))
+    return _rt_mapping(lines, i, lines[i][1], budget, budget.enter(depth))
 
 
-def _rt_mapping(lines: list[_Line], i: int, indent: int) -> tuple[_LineMapping, int]:
+def _rt_mapping(
+    lines: list[_Line], i: int, indent: int, budget: _Budget, depth: int
+) -> tuple[_LineMapping, int]:
     result = _LineMapping()
     while i < len(lines) and lines[i][1] == indent and not _is_item(lines[i][2]):
         number, _, content = lines[i]
@@ -284,22 +329,27 @@ def _rt_mapping(lines: list[_Line], i: int, indent: int) -> tuple[_LineMapping, 
             raise _NotFast  # a duplicate key: ruamel says where
         key, rest = m[1], m[2]
         result.lc.keys[key] = (number, indent)
+        budget.take()
         i += 1
         if rest is None:
             if i < len(lines) and (
                 lines[i][1] > indent or (lines[i][1] == indent and _is_item(lines[i][2]))
             ):
-                result[key], i = _rt_node(lines, i)
+                result[key], i = _rt_node(lines, i, budget, depth)
             else:
+                budget.take()
                 result[key] = None
         else:
+            budget.take()
             result[key] = _rt_scalar(rest)
             if i < len(lines) and lines[i][1] > indent:
                 raise _NotFast  # a scalar continued on the next line
     return result, i
 
 
-def _rt_sequence(lines: list[_Line], i: int, indent: int) -> tuple[_LineSequence, int]:
+def _rt_sequence(
+    lines: list[_Line], i: int, indent: int, budget: _Budget, depth: int
+) -> tuple[_LineSequence, int]:
     result = _LineSequence()
     while i < len(lines) and lines[i][1] == indent and _is_item(lines[i][2]):
         number, _, content = lines[i]
@@ -312,8 +362,9 @@ def _rt_sequence(lines: list[_Line], i: int, indent: int) -> tuple[_LineSequence
             # "- key: value": a mapping starting on the item's line, at the key's column
             lines[i] = (number, column, body)
             item: _LineMapping | str
-            item, i = _rt_mapping(lines, i, column)
+            item, i = _rt_mapping(lines, i, column, budget, budget.enter(depth))
         else:
+            budget.take()
             item = _rt_scalar(body)
             i += 1
             if i < len(lines) and lines[i][1] > indent:

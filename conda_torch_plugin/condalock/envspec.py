@@ -41,6 +41,13 @@ from conda_torch_plugin.condalock.matchspec import (
     parse_match_spec,
 )
 from conda_torch_plugin.errors import EnvFileError
+from conda_torch_plugin.inputs import (
+    ENVIRONMENT_FILE,
+    VIRTUAL_PACKAGES_FILE,
+    InputLimits,
+    check_yaml,
+    read_text,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -177,11 +184,11 @@ def read_environment(path: Path, platforms: Sequence[str] | None = None) -> Lock
     would reject or silently misread.
     """
     path = Path(path)
-    text = _read_text(path, what="environment file")
+    text = read_text(path, limits=ENVIRONMENT_FILE, error=EnvFileError)
     lines = text.splitlines()
     _check_selectors(path, lines)
     every_line = list(range(len(lines)))
-    top = _load_yaml(path, text, every_line)
+    top = _load_yaml(path, text, every_line, ENVIRONMENT_FILE)
     if not isinstance(top, dict):
         raise EnvFileError(
             f"{path}: the top level must be a mapping with a `dependencies` list",
@@ -276,7 +283,7 @@ class _PlatformDeps:
 def _platform_dependencies(
     path: Path, lines: list[str], kept: tuple[int, ...], category: str, platform: str
 ) -> _PlatformDeps:
-    data = _load_yaml(path, "\n".join(lines[i] for i in kept), list(kept))
+    data = _load_yaml(path, "\n".join(lines[i] for i in kept), list(kept), ENVIRONMENT_FILE)
     if not isinstance(data, dict):
         raise EnvFileError(f"{path}: the top level must be a mapping")
     raw = data.get("dependencies")
@@ -428,8 +435,8 @@ def _str_list(path: Path, data: dict[str, Any], key: str, line_map: list[int]) -
 def read_virtual_packages(path: Path) -> VirtualPackageSpec:
     """Read conda-lock's virtual-packages.yml (``subdirs: {SUBDIR: {packages: {__NAME: "V"}}}``)."""
     path = Path(path)
-    text = _read_text(path, what="virtual-packages file")
-    data = _load_yaml(path, text, list(range(len(text.splitlines()))))
+    text = read_text(path, limits=VIRTUAL_PACKAGES_FILE, error=EnvFileError)
+    data = _load_yaml(path, text, list(range(len(text.splitlines()))), VIRTUAL_PACKAGES_FILE)
     return _virtual_package_spec(path, data)
 
 
@@ -518,31 +525,25 @@ def _virtual_package_spec(path: Path | None, data: Any) -> VirtualPackageSpec:
 # YAML with line numbers
 
 
-def _read_text(path: Path, *, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise EnvFileError(f"{what} {path} does not exist") from None
-    except IsADirectoryError:
-        raise EnvFileError(f"{what} {path} is a folder, not a file") from None
-    except UnicodeDecodeError as e:
-        raise EnvFileError(
-            f"{what} {path} is not UTF-8 text ({e.reason} at byte {e.start})"
-        ) from None
-    except OSError as e:
-        raise EnvFileError(f"cannot read {what} {path}: {e.strerror or e}") from None
-
-
-def _load_yaml(path: Path, text: str, line_map: list[int]) -> Any:
+def _load_yaml(path: Path, text: str, line_map: list[int], limits: InputLimits) -> Any:
     """Parse ``text`` (round-trip, for line numbers).
 
     ``line_map[i]`` is the index in the file of the text's line i. The common
     layout is read without ruamel (:func:`~._yaml_reader.fast_load_lines`
     gives what ruamel gives, or None), saving its import and parse: about 10 ms.
+    Anything else is checked first (no anchors or aliases, standard tags, within
+    ``limits``: :func:`~conda_torch_plugin.inputs.check_yaml`), then read by ruamel.
     """
-    fast = fast_load_lines(text)
+    fast = fast_load_lines(text, max_nodes=limits.max_nodes, max_depth=limits.max_depth)
     if fast is not None:
         return fast
+    check_yaml(
+        text,
+        source=str(path),
+        limits=limits,
+        error=EnvFileError,
+        line_of=lambda index: _line(line_map, index),
+    )
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 

@@ -240,28 +240,27 @@ def _package_document(p: LockedPackage) -> dict[str, Any]:
 
 def read_lockfile(path: Path) -> LockFile:
     """Read a conda-lock.yml (ours or conda-lock's); LockError naming what is wrong."""
+    from conda_torch_plugin.inputs import LOCK_FILE, read_text
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LockError(
-            f"lock file {path} does not exist",
-            hints=["create it with `conda torch-env lock`"],
-        ) from None
-    except UnicodeDecodeError as e:
-        raise LockError(
-            f"lock file {path} is not UTF-8 text ({e.reason} at byte {e.start})"
-        ) from None
-    except OSError as e:
-        raise LockError(f"cannot read lock file {path}: {e.strerror or e}") from None
+    text = read_text(
+        path,
+        limits=LOCK_FILE,
+        error=LockError,
+        missing_hints=["create it with `conda torch-env lock`"],
+    )
     data = _load(path, text)
     return _LockReader(path, text).lock(data)
 
 
 def _load(path: Path, text: str) -> Any:
-    fast = fast_load(text)
+    from conda_torch_plugin.inputs import LOCK_FILE, check_yaml
+
+    fast = fast_load(text, max_nodes=LOCK_FILE.max_nodes, max_depth=LOCK_FILE.max_depth)
     if fast is not None:
         return fast
+    # conda-lock never writes anchors: an alias is refused before anything expands it.
+    check_yaml(text, source=f"lock file {path}", limits=LOCK_FILE, error=LockError)
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 

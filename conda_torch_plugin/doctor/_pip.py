@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 
 from conda_torch_plugin.doctor._prefix import public_version, python_path, reinstall_command
 from conda_torch_plugin.doctor._report import Finding
+from conda_torch_plugin.errors import TorchEnvError
 from conda_torch_plugin.flavour import major_minor
+from conda_torch_plugin.inputs import InputLimits, read_text
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 # conda package name -> the Python distribution name pip uses for it.
 DISTRIBUTIONS = {"pytorch": "torch", "torchvision": "torchvision", "torchaudio": "torchaudio"}
+_INSTALLER_FILE = InputLimits("INSTALLER file", 4096, 0)
 _CONDA_NAMES = {dist: name for name, dist in DISTRIBUTIONS.items()}
 _DIST_DIR = re.compile(
     r"^(?P<name>torch|torchvision|torchaudio)-(?P<version>[^-]+?)(?:-py\d[^-]*)?"
@@ -164,7 +167,8 @@ def _default_user_base() -> Path | None:
 
 
 def _installer(meta: Path) -> str | None:
-    try:
-        return (meta / "INSTALLER").read_text(encoding="utf-8").strip() or None
-    except OSError:
+    try:  # a FIFO or device in its place is not read
+        text = read_text(meta / "INSTALLER", limits=_INSTALLER_FILE, error=TorchEnvError)
+    except TorchEnvError:
         return None
+    return text.strip() or None

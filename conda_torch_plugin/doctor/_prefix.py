@@ -8,7 +8,6 @@ pip's local label.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
@@ -16,7 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.doctor._report import Finding, NotAnEnvironment
+from conda_torch_plugin.errors import TorchEnvError
 from conda_torch_plugin.flavour import Flavour, major_minor, torch_flavour
+from conda_torch_plugin.inputs import PACKAGE_RECORD, read_json
 from conda_torch_plugin.recipes import PLATFORMS
 from conda_torch_plugin.sources import SOURCES
 
@@ -64,9 +65,9 @@ def read_records(prefix: Path) -> tuple[dict[str, InstalledRecord], list[Finding
     problems: list[Finding] = []
     for path in sorted(meta.glob("*.json")):
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
+            raw = read_json(path, limits=PACKAGE_RECORD, error=TorchEnvError)
             record = _record_from_json(raw)
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except (TorchEnvError, OSError, ValueError, KeyError, TypeError) as error:
             problems.append(
                 Finding(
                     "warning",

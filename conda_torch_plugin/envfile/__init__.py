@@ -35,6 +35,12 @@ from conda_torch_plugin.envfile._yaml_edit import (
     yaml_scalar,
 )
 from conda_torch_plugin.errors import EnvFileError
+from conda_torch_plugin.inputs import (
+    ENVIRONMENT_FILE,
+    VIRTUAL_PACKAGES_FILE,
+    InputLimits,
+    read_bytes,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -382,11 +388,12 @@ def write_environment(
             f"cannot write {env_path}: the folder {env_path.parent} does not exist",
             hints=[f"create it first (mkdir -p {env_path.parent})"],
         )
-    old_env, crlf = _read(env_path)
-    old_vp, _ = _read(vp_path)
+    old_env, crlf = _read(env_path, ENVIRONMENT_FILE)
+    old_vp, _ = _read(vp_path, VIRTUAL_PACKAGES_FILE)
     env_text = render_environment(
         plan, name=name, existing=old_env, command=command, source=str(env_path)
     )
+    warnings = tuple(_pip_torch_warnings(old_env))
     vp_text = render_virtual_packages(plan, command=command)
     if crlf:
         env_text = env_text.replace("\n", "\r\n")
@@ -410,18 +417,18 @@ def write_environment(
         virtual_packages_changed=vp_changed,
         written=not dry_run,
         updated=bool(old_env and old_env.strip()),
-        warnings=tuple(_pip_torch_warnings(old_env)),
+        warnings=warnings,
     )
 
 
-def _read(path: Path) -> tuple[str | None, bool]:
-    """The file's text with "\\n" newlines and whether it used "\\r\\n"; None when absent."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+def _read(path: Path, limits: InputLimits) -> tuple[str | None, bool]:
+    """The file's text with "\\n" newlines and whether it used "\\r\\n"; None when absent.
+
+    A FIFO, device or folder in its place is refused, unread (``inputs.read_bytes``).
+    """
+    if not path.exists():
         return None, False
-    except OSError as error:
-        raise EnvFileError(f"cannot read {path}: {error.strerror}") from None
+    raw = read_bytes(path, limits=limits, error=EnvFileError)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -480,7 +487,12 @@ PIP_NOT_LOCKED = (
 
 def _pip_torch_warnings(existing: str | None) -> list[str]:
     """What the file's pip: section means for the lock, and a torch there shadowing ours."""
-    data = safe_yaml().load(existing) if existing and existing.strip() else None
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        data = safe_yaml().load(existing) if existing and existing.strip() else None
+    except YAMLError:  # a note only: the file itself was read by the round-trip loader
+        return []
     dependencies = data.get("dependencies") if isinstance(data, dict) else None
     warnings: list[str] = []
     for item in dependencies if isinstance(dependencies, list) else ():

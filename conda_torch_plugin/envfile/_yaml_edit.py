@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.errors import EnvFileError
+from conda_torch_plugin.inputs import ENVIRONMENT_FILE, check_yaml
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -74,6 +75,9 @@ def load_round_trip(text: str, source: str) -> tuple[Any, Any]:
     """
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    # Refused before anything is rendered or written: an alias (which a dump would
+    # keep and a reader expand), a tag other than YAML's own, deep or huge documents.
+    check_yaml(text, source=source, limits=ENVIRONMENT_FILE, error=EnvFileError)
     yaml = _round_trip_yaml(text)
     try:
         return yaml, yaml.load(text)

@@ -10,6 +10,9 @@ One module per stage, each with its own docstring:
 - ``_fetch``: URL rewriting for ``--channel-alias`` mirrors, sizes, the
   download cache, and the sha256 (else md5) check of every archive against
   the lock before anything is linked.
+- ``_archive_check``: every path a package (``info/paths.json``, tar members)
+  or an existing ``conda-meta`` record names stays inside the prefix, and their
+  metadata is well-formed, before rattler links or unlinks anything.
 - ``_transaction``: link into a staging folder beside the prefix, swap it into
   place (rolling back on failure), ``conda-meta/`` records and ``history``.
 

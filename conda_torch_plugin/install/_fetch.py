@@ -208,13 +208,13 @@ def fetch_and_verify(plan: InstallPlan, progress: InstallProgress | None = None)
         try:
             return _fetch_one(plan.cache_dir, pkg)
         except _Incomplete as error:
-            return _Fetched(pkg, failure=f"{_label(pkg)}: incomplete download ({error})")
+            return _Fetched(pkg, failure=f"incomplete download ({error})")
         except (OSError, ValueError, http.client.HTTPException) as error:
-            return _Fetched(pkg, failure=f"{_label(pkg)}: {_reason(error)}")
+            return _Fetched(pkg, failure=_reason(error))
 
     local: dict[str, Path] = {}
     mismatches: list[str] = []
-    failures: list[str] = []
+    failures: list[_Fetched] = []
     with ThreadPoolExecutor(DOWNLOAD_WORKERS) as pool:
         for done, fetched in enumerate(pool.map(one, plan.packages), start=1):
             if progress is not None:
@@ -224,7 +224,7 @@ def fetch_and_verify(plan: InstallPlan, progress: InstallProgress | None = None)
             elif fetched.mismatch:
                 mismatches.append(fetched.mismatch)
             else:
-                failures.append(fetched.failure or fetched.package.url)
+                failures.append(fetched)
     if mismatches:
         count = len(mismatches)
         raise InstallError(
@@ -236,18 +236,46 @@ def fetch_and_verify(plan: InstallPlan, progress: InstallProgress | None = None)
             ],
         )
     if failures:
-        raise InstallError(
-            f"could not fetch {redact_credentials('; '.join(failures))}; nothing was installed",
-            hints=["check the network or the --channel-alias mirror, then try again"],
-        )
+        raise _fetch_failure(failures)
     return local
+
+
+def _fetch_failure(failures: Sequence[_Fetched]) -> InstallError:
+    """One readable error for many failed downloads: a down mirror fails them all alike.
+
+    The packages are grouped by host and reason; each group names its count and
+    its first few packages, not every URL.
+    """
+    groups: dict[tuple[str, str], list[PlannedPackage]] = {}
+    for fetched in failures:
+        try:
+            host = urllib.parse.urlsplit(fetched.package.url).hostname or "local files"
+        except ValueError:  # a malformed URL
+            host = "an unreadable URL"
+        reason = fetched.failure or "unknown error"
+        groups.setdefault((host, reason), []).append(fetched.package)
+    parts = []
+    for (host, reason), packages in groups.items():
+        if len(packages) == 1:
+            parts.append(f"{_label(packages[0])}: {reason}")
+            continue
+        shown = ", ".join(p.name for p in packages[:3])
+        more = f" and {len(packages) - 3} more" if len(packages) > 3 else ""
+        example = redact_credentials(packages[0].url)
+        parts.append(
+            f"{len(packages)} packages from {host} ({shown}{more}; first: {example}): {reason}"
+        )
+    return InstallError(
+        f"could not fetch {redact_credentials('; '.join(parts))}; nothing was installed",
+        hints=["check the network or the --channel-alias mirror, then try again"],
+    )
 
 
 def _fetch_one(cache: Path, pkg: PlannedPackage) -> _Fetched:
     path = local_path(pkg.url)
     if path is not None:
         if not path.is_file():
-            return _Fetched(pkg, failure=f"{_label(pkg)}: no such file")
+            return _Fetched(pkg, failure=f"no such file: {path}")
         return _verify(path, pkg, delete_on_mismatch=None)
     target = _cache_archive(cache, pkg)
     if target.is_file():

@@ -239,15 +239,16 @@ def prepare_install(
 
 def installed_packages(prefix: Path) -> dict[str, tuple[str, str]]:
     """name -> ("version build", sha256 or "") of each readable ``conda-meta/*.json`` record."""
-    import json
+    from conda_torch_plugin.errors import TorchEnvError
+    from conda_torch_plugin.inputs import PACKAGE_RECORD, read_json
 
     found: dict[str, tuple[str, str]] = {}
     for path in sorted((prefix / "conda-meta").glob("*.json")):
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+        try:  # a FIFO or device in its place is not read
+            record = read_json(path, limits=PACKAGE_RECORD, error=TorchEnvError)
             label = f"{record['version']} {record['build']}"
             found[str(record["name"])] = (label, str(record.get("sha256") or "").lower())
-        except (OSError, ValueError, KeyError, TypeError):
+        except (TorchEnvError, OSError, ValueError, KeyError, TypeError):
             continue  # an unreadable record is the transaction's business, not the summary's
     return found
 

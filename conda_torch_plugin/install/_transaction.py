@@ -83,9 +83,22 @@ async def _link(
     from rattler import RepoDataRecord, install
     from rattler.platform import Subdir
 
+    from conda_torch_plugin.install import _archive_check as check
+
+    if plan.mode == "update":
+        check.check_records(staging, plan.prefix)
+
     async def record(pkg: PlannedPackage) -> Any:
         path = local[pkg.name]
-        rec = await RepoDataRecord.from_package_archive(path)
+        try:
+            rec = await RepoDataRecord.from_package_archive(path)
+        except BaseException as error:  # pyo3's PanicException is a BaseException
+            if not _rattler_error(error):
+                raise
+            raise InstallError(
+                f"package {_dist(pkg)} ({path}) cannot be read: {error}",
+                hints=["nothing was linked and the environment was left as it was"],
+            ) from error
         # from_package_archive fills sha256/size from the archive; md5 and channel
         # come from the lock. The URL stays the verified local file until the
         # records are written (see _fix_meta_urls), so rattler reads that file.
@@ -95,6 +108,9 @@ async def _link(
             rec.md5 = bytes.fromhex(pkg.md5)
         return rec
 
+    checked = await check.check_archives(
+        staging, plan.prefix, [(_dist(p), local[p.name]) for p in plan.packages]
+    )
     records = await asyncio.gather(*(record(p) for p in plan.packages))
     try:
         await install(
@@ -107,7 +123,9 @@ async def _link(
             reporter=_reporter(progress, len(records)),
             alternative_target_prefix=plan.prefix,
         )
-    except Exception as error:  # rattler raises its own exception types
+    except BaseException as error:  # rattler raises its own types, and PanicException
+        if not _rattler_error(error):
+            raise
         raise InstallError(
             f"linking into {plan.prefix} failed: {error}",
             hints=[
@@ -115,6 +133,17 @@ async def _link(
                 "or report the error if it repeats"
             ],
         ) from error
+    check.check_linked(staging, plan.prefix, checked, plan.cache_dir / "pkgs")
+
+
+def _dist(pkg: PlannedPackage) -> str:
+    return f"{pkg.name}-{pkg.version}-{pkg.build}"
+
+
+def _rattler_error(error: BaseException) -> bool:
+    """An ordinary exception, or a panic inside rattler (pyo3's ``PanicException``, which
+    derives from ``BaseException`` so ``except Exception`` misses it); not Ctrl-C or exit."""
+    return isinstance(error, Exception) or type(error).__name__ == "PanicException"
 
 
 def _reporter(progress: InstallProgress | None, total: int) -> Any:

@@ -73,7 +73,7 @@ def find_virtual_package_spec(env_path: str | os.PathLike[str]) -> Path | None:
     """virtual-packages.yml (or .yaml) beside the environment file, if there is one."""
     folder = Path(env_path).parent
     for name in VIRTUAL_PACKAGE_FILES:
-        if (folder / name).is_file():
+        if (folder / name).exists():  # a FIFO or folder there is refused when read
             return folder / name
     return None
 
@@ -86,27 +86,32 @@ def read_inputs(
     virtual_package_spec: str | os.PathLike[str] | None = None,
 ) -> LockInputs:
     from conda_torch_plugin.condalock.envspec import read_environment, read_virtual_packages
+    from conda_torch_plugin.inputs import check_regular_file
     from conda_torch_plugin.lock.rattler import check_platforms, solve_virtual_packages
 
     env = Path(env_path)
-    if not env.is_file():
-        raise EnvFileError(
-            f"environment file {env} not found",
-            hints=["pass it with -f, or create one with `conda torch-env write`"],
-        )
+    check_regular_file(
+        env,
+        what="environment file",
+        error=EnvFileError,
+        missing=f"environment file {env} not found",
+        missing_hints=["pass it with -f, or create one with `conda torch-env write`"],
+    )
     wanted = check_platforms(platforms) if platforms else None
     spec = read_environment(env, platforms=wanted)
     # The platforms asked for, else the file's `platforms:`, else DEFAULT_PLATFORMS.
     chosen = check_platforms(spec.lock_platforms)
     if virtual_package_spec is not None:
         given = Path(virtual_package_spec)
-        if not given.is_file():
-            raise EnvFileError(
-                f"virtual package spec {given} not found",
-                hints=[
-                    "write one with `conda torch-env write`, or leave out --virtual-package-spec"
-                ],
-            )
+        check_regular_file(
+            given,
+            what="virtual package spec",
+            error=EnvFileError,
+            missing=f"virtual package spec {given} not found",
+            missing_hints=[
+                "write one with `conda torch-env write`, or leave out --virtual-package-spec"
+            ],
+        )
         vp_path: Path | None = given
     else:
         vp_path = find_virtual_package_spec(env)
@@ -245,9 +250,12 @@ def _write_if_changed(path: Path, text: str) -> bool:
 
 
 def _read_text(path: Path) -> str | None:
+    """The lock file's current text; None when there is none to compare (a FIFO is not read)."""
+    from conda_torch_plugin.inputs import LOCK_FILE, read_text
+
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+        return read_text(path, limits=LOCK_FILE, error=LockError)
+    except LockError:
         return None
 
 
@@ -286,7 +294,7 @@ def check(
     inputs = read_inputs(
         env_path, platforms=platforms, lockfile=lockfile, virtual_package_spec=virtual_package_spec
     )
-    if not inputs.lockfile.is_file():
+    if not inputs.lockfile.exists():  # a FIFO or folder there is refused by read_lockfile
         return CheckResult(
             lockfile=inputs.lockfile,
             platforms=inputs.platforms,

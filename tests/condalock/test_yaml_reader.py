@@ -116,3 +116,38 @@ def test_fast_reader_on_random_layouts() -> None:
             accepted += 1
             _same_as_ruamel(text, read)
     assert accepted > 100  # the generator must keep exercising the fast path
+
+
+def _nested_block(depth: int) -> str:
+    return "".join(f"{'  ' * i}k{i}:\n" for i in range(depth)) + f"{'  ' * depth}- v\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x [b]\nc: *x\n",
+        "dependencies:\n  - &n numpy\n  - *n\n",
+        "- &s\n  k: v\n",
+        "channels: !foo\n  - conda-forge\n",
+        "a: !!python/object:os.system x\n",
+        _nested_block(65),
+    ],
+    ids=["alias", "anchored-item", "anchored-mapping", "local-tag", "python-tag", "65-deep"],
+)
+def test_fast_readers_leave_anchors_tags_and_depth_to_the_checked_fallback(text: str) -> None:
+    from conda_torch_plugin.condalock._yaml_reader import fast_load
+
+    assert fast_load_lines(text) is None
+    assert fast_load(text) is None
+
+
+def test_fast_readers_stop_at_the_node_budget() -> None:
+    from conda_torch_plugin.condalock._yaml_reader import fast_load
+
+    text = "dependencies:\n" + "".join(f"  - p{i}\n" for i in range(100))
+    # the top mapping, its key, the list and 100 items
+    assert fast_load_lines(text, max_nodes=103, max_depth=64) is not None
+    assert fast_load_lines(text, max_nodes=102, max_depth=64) is None
+    assert fast_load(text, max_nodes=103, max_depth=64) is not None
+    assert fast_load(text, max_nodes=102, max_depth=64) is None
+    assert fast_load_lines(_nested_block(63)) is not None  # 64 levels: the limit

@@ -475,7 +475,7 @@ def test_wrong_password_is_an_error_that_does_not_show_it(cuda_lock, package_cha
             )
     message = str(info.value) + " ".join(info.value.hints)
     assert SECRET not in message and "alice" not in message
-    assert "401" in message and f"http://***@{url[7:]}/pytorch/linux-64/" in message
+    assert "401" in message and f"http://***@{url[7:]}/" in message
     assert not (tmp_path / "env").exists()
 
 
@@ -500,7 +500,7 @@ def test_token_mirror_installs_and_no_record_holds_the_token(cuda_lock, package_
     assert files_holding(tmp_path / "env" / "conda-meta", TOKEN) == []
     record = json.loads((tmp_path / "env" / "conda-meta" / f"{TORCH_CUDA}.json").read_text())
     assert record["url"] == f"{url}/pytorch/linux-64/{TORCH_CUDA}.tar.bz2"
-    assert f"{url}/t/***/pytorch/linux-64/" in str(info.value)
+    assert f"{url}/t/***/" in str(info.value)
     assert TOKEN not in str(info.value)
 
 
