@@ -80,12 +80,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from conda_torch_plugin.cli._options import plan_inputs_from_args
+    from conda_torch_plugin.cli._options import mirror_from_args, plan_inputs_from_args
     from conda_torch_plugin.cli.install import (
         InstallBar,
         confirm,
         install_and_report,
-        mirror_from_args,
         platform_for,
         print_dry_run,
         render_install_plan,

@@ -22,8 +22,10 @@ from conda_torch_plugin.cli._options import (
     add_channel_alias,
     add_json,
     add_prefix_arguments,
+    mirror_from_args,
 )
 from conda_torch_plugin.cli.render import Progress, is_interactive
+from conda_torch_plugin.condalock import DEFAULT_LOCKFILE
 
 if TYPE_CHECKING:
     import argparse
@@ -56,8 +58,6 @@ Every package's sha256 is checked against the lock before anything is linked,
 and the environment is built beside the prefix and moved into place at the end:
 a failed install leaves the prefix as it was.
 """
-
-DEFAULT_LOCKFILE = "conda-lock.yml"
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -191,22 +191,6 @@ def machine_check(lock: LockFile, platform: str, *, force: bool, json_mode: bool
                 for line in (finding.detail or "").splitlines():
                     print(f"  | {line}", file=sys.stderr)
     return check
-
-
-def mirror_from_args(args: argparse.Namespace) -> tuple[str | None, dict[str, str]]:
-    """(channel alias, custom channels): --channel-alias, else, inside conda, conda's
-    channel_alias (when not the public default) and custom_channels, as ``lock`` does."""
-    from conda_torch_plugin._conda import settings
-    from conda_torch_plugin.channels import DEFAULT_CHANNEL_ALIAS, normalize_alias
-
-    if args.channel_alias:
-        return normalize_alias(args.channel_alias), {}
-    if not getattr(args, "inside_conda", False):
-        return None, {}
-    alias = settings.channel_alias()
-    if alias and alias.rstrip("/") == DEFAULT_CHANNEL_ALIAS:
-        alias = None
-    return alias, settings.custom_channels()
 
 
 def _cannot_confirm() -> UsageError:
@@ -458,62 +442,34 @@ def _install_with_conda(
     target: Target,
     check: MachineCheck,
     alias: str | None,
-    custom: dict[str, str],
+    custom: dict[str, str] | None,
 ) -> int:
-    """``conda create -p PREFIX --file EXPLICIT --yes``: conda's cache, hooks and md5 checks.
-
-    conda replaces an existing prefix itself, so the staging guarantee of the
-    built-in installer does not apply here; conda verifies each package's md5
-    (and sha256 where the explicit file carries one).
-    """
-    import os
-    import subprocess
-    import tempfile
-
+    """``--installer conda``: ask, then run the core's conda backend and report."""
     from conda_torch_plugin._conda import settings
     from conda_torch_plugin.cli.render import print_json
-    from conda_torch_plugin.errors import InstallError
-    from conda_torch_plugin.install import rewrite_lock
+    from conda_torch_plugin.install.conda_installer import (
+        prepare_conda_install,
+        run_conda_install,
+    )
 
-    exe = settings.conda_exe()
-    if exe is None:
-        raise InstallError(
-            "--installer conda needs a conda executable, and none was found "
-            "($CONDA_EXE is unset and there is no conda on PATH)",
-            hints=[
-                "run it as `conda torch-env install ...` from a conda installation, "
-                "or use the built-in installer (--installer rattler)"
-            ],
-        )
-    from conda_torch_plugin.condalock.explicit import render_explicit
-
-    text = render_explicit(rewrite_lock(lock, alias, custom), platform)
-    command = [exe, "create", "-p", str(target.prefix), "--file", "EXPLICIT", "--yes"]
+    install = prepare_conda_install(
+        lock,
+        platform,
+        target.prefix,
+        settings.conda_exe(),
+        channel_alias=alias,
+        custom_channels=custom,
+    )
+    command = list(install.command)
     if args.dry_run:
         if args.json:
-            print_dry_run(target, check=check.to_dict(), command=command, explicit=text)
+            print_dry_run(target, check=check.to_dict(), command=command, explicit=install.explicit)
         else:
-            print(text)
+            print(install.explicit)
             print("would run: " + " ".join(shlex.quote(c) for c in command))
         return 0
     confirm(f"Run conda create for {target.prefix}", yes=args.yes)
-    fd, name = tempfile.mkstemp(prefix="conda-torch-env-", suffix=".txt")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        command[command.index("EXPLICIT")] = name
-        if args.json:
-            command.append("--json")
-        completed = subprocess.run(
-            command, check=False, stdout=subprocess.PIPE if args.json else None
-        )
-    finally:
-        os.unlink(name)
-    if completed.returncode != 0:
-        raise InstallError(
-            f"conda create failed (exit status {completed.returncode})",
-            hints=["see conda's message above"],
-        )
+    run_conda_install(install, json_output=args.json)
     if args.json:
         print_json(
             {

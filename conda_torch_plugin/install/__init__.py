@@ -5,6 +5,7 @@ One module per stage, each with its own docstring:
 - ``_machine``: ``check_machine`` / ``MachineCheck``: the lock's platform and
   torch flavour against this machine (the rules are ``machine_check``'s, shared
   with the doctor). Pure; the CLI refuses on its errors unless ``--force``.
+- ``model``: the types below (``InstallPlan``, ``PlannedPackage``, ``InstallResult``).
 - ``_plan``: ``prepare_install`` (what would be installed, from where, how much
   to download; changes nothing) and ``install_from_lock`` (does it).
 - ``_fetch``: URL rewriting for ``--channel-alias`` mirrors, sizes, the
@@ -15,6 +16,8 @@ One module per stage, each with its own docstring:
   metadata is well-formed, before rattler links or unlinks anything.
 - ``_transaction``: link into a staging folder beside the prefix, swap it into
   place (rolling back on failure), ``conda-meta/`` records and ``history``.
+
+- ``conda_installer``: the ``--installer conda`` backend (``conda create --file``).
 
 So the prefix is either the complete new environment or exactly as it was. An
 existing folder is only touched when it is empty or holds ``conda-meta/``.
@@ -33,14 +36,16 @@ from conda_torch_plugin.install._fetch import (
 from conda_torch_plugin.install._machine import LockRemedies, MachineCheck, check_machine
 from conda_torch_plugin.install._plan import (
     CACHE_VARIABLE,
-    InstallPlan,
-    InstallProgress,
-    InstallResult,
-    PlannedPackage,
     default_cache_dir,
     install_from_lock,
     prefix_mode,
     prepare_install,
+)
+from conda_torch_plugin.install.model import (
+    InstallPlan,
+    InstallProgress,
+    InstallResult,
+    PlannedPackage,
 )
 
 __all__ = [

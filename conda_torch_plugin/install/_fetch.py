@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from conda_torch_plugin.condalock.lockfile import LockFile
-    from conda_torch_plugin.install._plan import InstallPlan, InstallProgress, PlannedPackage
+    from conda_torch_plugin.install.model import InstallPlan, InstallProgress, PlannedPackage
 
 DOWNLOAD_WORKERS = 6
 _CHUNK = 1 << 20

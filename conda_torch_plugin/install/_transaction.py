@@ -36,7 +36,7 @@ from conda_torch_plugin.errors import InstallError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from conda_torch_plugin.install._plan import InstallPlan, InstallProgress, PlannedPackage
+    from conda_torch_plugin.install.model import InstallPlan, InstallProgress, PlannedPackage
 
 
 def transaction(

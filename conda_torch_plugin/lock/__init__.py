@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from conda_torch_plugin.condalock import DEFAULT_LOCKFILE
 from conda_torch_plugin.errors import EnvFileError, LockError, UsageError
 from conda_torch_plugin.lock.model import (
     CheckResult,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CheckResult", "LockInputs", "LockResult", "PlatformSummary", "check", "lock"]
 
-DEFAULT_LOCKFILE = "conda-lock.yml"
 VIRTUAL_PACKAGE_FILES = ("virtual-packages.yml", "virtual-packages.yaml")
 SOLVERS = ("rattler", "conda-lock")
 SUMMARY_PACKAGES = ("pytorch", "torchvision", "torchaudio", "pytorch-cuda", "cuda-version")
