@@ -239,7 +239,7 @@ def _checked(check: MachineCheck, args: argparse.Namespace) -> MachineCheck:
     if not check.ok and not args.force:
         check.raise_if_incompatible()
     if not args.json:
-        for finding in check.findings:
-            if finding.severity in ("warning", "error"):
-                print(f"warning: {finding.message}", file=sys.stderr)
+        from conda_torch_plugin.cli.render import print_check_findings
+
+        print_check_findings(check.findings, forced=args.force)
     return check

@@ -24,7 +24,7 @@ from conda_torch_plugin.cli._options import (
     add_prefix_arguments,
     mirror_from_args,
 )
-from conda_torch_plugin.cli.render import Progress, is_interactive
+from conda_torch_plugin.cli.render import Progress, is_interactive, print_check_findings
 from conda_torch_plugin.condalock import DEFAULT_LOCKFILE
 
 if TYPE_CHECKING:
@@ -182,14 +182,7 @@ def machine_check(lock: LockFile, platform: str, *, force: bool, json_mode: bool
     if not check.ok and not force:
         check.raise_if_incompatible()
     if not json_mode:
-        for finding in check.findings:
-            if finding.severity in ("warning", "info") or (finding.severity == "error" and force):
-                label = {"error": "warning", "info": "note"}.get(finding.severity, finding.severity)
-                print(f"{label}: {finding.message}", file=sys.stderr)
-                if finding.fix and finding.severity != "info":
-                    print(f"  hint: {finding.fix}", file=sys.stderr)
-                for line in (finding.detail or "").splitlines():
-                    print(f"  | {line}", file=sys.stderr)
+        print_check_findings(check.findings, forced=force)
     return check
 
 
