@@ -286,6 +286,8 @@ def _error(file: str, where: str, problem: str) -> RecipeError:
             "recipes/ is data shipped with the package: fix that row (see its 'about'), "
             "or reinstall conda-torch-plugin"
         ],
+        file=file,
+        where=where,
     )
 
 

@@ -120,6 +120,8 @@ def test_a_broken_row_is_rejected_by_name(
     for text in in_message:
         assert text in caught.value.message
     assert caught.value.hints
+    assert caught.value.file == file  # typed fields: which file, which row
+    assert caught.value.where and caught.value.where in caught.value.message
 
 
 def test_a_file_that_is_not_json_is_named(tmp_path: Path) -> None:

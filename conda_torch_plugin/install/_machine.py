@@ -53,6 +53,8 @@ class MachineCheck:
             f"{self.platform} ({self.flavour.label} build): "
             + "; ".join(_with_detail(f) for f in self.errors),
             hints=[*(f.fix for f in self.errors if f.fix), "use --force to install anyway"],
+            platform=self.platform,
+            findings=self.errors,
         )
 
     def to_dict(self) -> dict[str, object]:

@@ -176,6 +176,7 @@ def _secondary(
             raise PlanError(
                 f"pytorch {release.pytorch} from {where} has no {platform} build",
                 hints=[f"drop --platform {platform}", "or pin another release with --pytorch"],
+                failures=["secondary-platform"],
             )
         reasons.append(f"{platform}: the {compute.upper()} build of pytorch {release.pytorch}.")
         return _platform_plan(platform, compute, choice, recipes)
@@ -191,6 +192,7 @@ def _secondary(
         raise PlanError(
             f"pytorch {release.pytorch} from {where} has no {platform} build",
             hints=[f"drop --platform {platform}", "or use --source conda-forge"],
+            failures=["secondary-platform"],
         )
     wanted = choice.variant.cuda
     cuda = compat.highest_at_most(offered, wanted)

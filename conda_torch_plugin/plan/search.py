@@ -23,6 +23,7 @@ from conda_torch_plugin.plan.model import Rejection
 from conda_torch_plugin.sources import AUTO, NAMES, for_request, source
 
 if TYPE_CHECKING:
+    from conda_torch_plugin.errors import PlanFailure
     from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.plan.model import Compute, PlanRequest
     from conda_torch_plugin.recipes import ArchList, CudaVariant, Recipes, Release
@@ -104,6 +105,8 @@ def primary_target(request: PlanRequest, machine: Machine, recipes: Recipes) -> 
                     "pass --cuda X.Y: the 'CUDA Version' that nvidia-smi shows on that machine",
                     "or pass --cpu for a CPU-only build",
                 ],
+                failures=["cuda-unknown"],
+                gpus=[g.cc for g in gpus],
             )
         reasons.append(
             "No NVIDIA driver was found, so this is a CPU-only build. If the machine has an "
@@ -145,7 +148,7 @@ class Choice:
 class Failure:
     """Why one channel has nothing that fits."""
 
-    kind: str  # "no-release" | "no-platform" | "no-python" | "gpu" | "cuda" | "mixed"
+    kind: PlanFailure
     message: str  # for the explanation when another channel fits
     gpus: tuple[GpuToCover, ...] = ()
     error: str = ""  # for the PlanError when nothing fits (defaults to message)
@@ -365,7 +368,9 @@ def _plan_error(search: Search, failures: dict[str, Failure]) -> PlanError:
                     )
                     break
         return PlanError(
-            f"No PyTorch release matches --pytorch {request.pytorch}", hints=known_hints
+            f"No PyTorch release matches --pytorch {request.pytorch}",
+            hints=known_hints,
+            failures=["no-release"],
         )
     of = search.spec_text().replace(" matching --pytorch", " of pytorch")
     names = " or ".join(source(c).adjective for c in failures)
@@ -409,7 +414,13 @@ def _plan_error(search: Search, failures: dict[str, Failure]) -> PlanError:
             hints.append(f"platforms with such builds: {', '.join(sorted(served))}")
     if kinds & {"gpu", "cuda", "mixed"}:
         hints.append("--cpu: plan a CPU-only build instead")
-    return PlanError(message, hints=hints)
+    uncovered = [g.cc for f in values for g in f.gpus]
+    return PlanError(
+        message,
+        hints=hints,
+        failures=[f.kind for f in values],
+        gpus=dict.fromkeys(uncovered),
+    )
 
 
 def _fixes(search: Search) -> list[str]:

@@ -370,6 +370,10 @@ def test_refusal_says_why_and_what_to_do(cuda_lock):
     assert "no NVIDIA driver was found" in raised.value.message
     assert "(NVML: library not found)" in raised.value.message  # the detection note: why
     assert "conda torch-env write --cpu && conda torch-env lock" in raised.value.hints[0]
+    # The refusal carries the findings behind it as typed fields, for --json and callers.
+    assert raised.value.platform == PLATFORM
+    assert [f.severity for f in raised.value.findings] == ["error"] * len(raised.value.findings)
+    assert raised.value.findings and raised.value.to_dict()["details"]["findings"]
 
 
 def test_check_machine_blackwell_fix_names_conda_forge(cuda_lock):

@@ -699,3 +699,13 @@ def test_a_plan_for_several_machines_fits_each_of_them() -> None:
     assert any(RTX4090[1] in r for r in plan.reasons)
     assert any(RTX3090[1] in r for r in plan.reasons)
     assert make_plan(req, [newer]).cuda == "12.4"
+
+
+def test_plan_errors_carry_why_as_typed_fields() -> None:
+    with pytest.raises(PlanError) as caught:
+        make_plan(*request(RTX5090, cuda="12.8", driver="570.86.10", source="pytorch"))
+    assert (caught.value.failures, caught.value.gpus) == (("gpu",), ("12.0",))
+    assert caught.value.to_dict()["details"] == {"failures": ["gpu"], "gpus": ["12.0"]}
+    with pytest.raises(PlanError) as caught:
+        make_plan(*request(pytorch="9.9"))
+    assert caught.value.failures == ("no-release",)
