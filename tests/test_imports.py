@@ -174,3 +174,19 @@ def test_lock_and_plan_modules_do_not_import_conda_lock() -> None:
         """
     )
     assert result == []
+
+
+def test_reading_an_environment_without_pip_does_not_import_packaging(tmp_path: Path) -> None:
+    """pip requirements are parsed with packaging, imported only when a pip: section exists."""
+    env = tmp_path / "environment.yml"
+    env.write_text("channels: [conda-forge]\ndependencies:\n  - python=3.12\n  - numpy\n")
+    result = _run(
+        f"""
+        import json, sys
+        from pathlib import Path
+        from conda_torch_plugin.condalock.envspec import read_environment
+        before = read_environment(Path({str(env)!r}))
+        print(json.dumps("packaging" in sys.modules))
+        """
+    )
+    assert result is False

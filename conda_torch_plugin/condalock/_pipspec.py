@@ -6,13 +6,14 @@ a URL or a git repository, as the :class:`PipDependency` it builds.
 :func:`marker_applies` evaluates a requirement's markers for a lock platform the way
 conda-lock does before Python's version is known.
 
-Errors are ``ValueError``; callers turn them into messages that name the file and
-line. Neither pip nor ``packaging`` is imported.
+Requirements and markers are parsed with ``packaging`` (which conda-lock's own
+parser builds on), imported inside the functions: a file without a ``pip:``
+section never loads it. Errors are ``ValueError``; callers turn them into
+messages that name the file and line.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urldefrag
@@ -69,18 +70,13 @@ class PipDependency:
         }
 
 
-_PIP_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
-_PIP_REQUIREMENT = re.compile(
-    rf"^\s*(?P<name>{_PIP_NAME})\s*(?:\[(?P<extras>[^\]]*)\])?\s*"
-    r"(?:@\s*(?P<url>\S+)|(?P<spec>[^@]*?))\s*$"
-)
-_PIP_SPECIFIER = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)\s*([^\s,;<>=!~][^\s,;]*)\s*$")
-
-
 def parse_pip_requirement(
     requirement: str, *, category: str = "main", line: int | None = None
 ) -> PipDependency:
     """Parse a pip requirement as conda-lock does for ``manager="pip"``; ValueError if malformed."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
     spec = requirement
     markers: str | None = None
     if ";" in requirement:
@@ -96,12 +92,15 @@ def parse_pip_requirement(
         if len(pieces) != 2:
             raise ValueError("more than one --hash")
         requirement, pip_hash = pieces
-    m = _PIP_REQUIREMENT.match(requirement)
-    if m is None:
-        raise ValueError("expected NAME[EXTRAS] [VERSION SPECIFIERS] or NAME @ URL")
-    name = re.sub(r"[-_.]+", "-", m.group("name")).lower()
-    extras = tuple(sorted({e.strip() for e in (m.group("extras") or "").split(",") if e.strip()}))
-    url = m.group("url")
+    try:
+        parsed = Requirement(requirement)
+    except InvalidRequirement as error:
+        raise ValueError(str(error).splitlines()[0]) from None
+    if parsed.marker is not None:
+        raise ValueError("markers go after ';'")
+    name = canonicalize_name(parsed.name)
+    extras = tuple(sorted(parsed.extras))
+    url = parsed.url
     if url is not None:
         if url.startswith("git+"):
             source, rev, subdirectory = _unpack_git_url(url)
@@ -131,18 +130,9 @@ def parse_pip_requirement(
                 line=line,
             )
         raise ValueError("local paths are not supported (the lock would depend on this machine)")
-    raw = (m.group("spec") or "").strip()
-    if raw.startswith("(") and raw.endswith(")"):
-        raw = raw[1:-1]
-    specifiers: set[str] = set()
-    for piece in raw.split(",") if raw.strip() else []:
-        sm = _PIP_SPECIFIER.match(piece)
-        if sm is None:
-            raise ValueError(f"invalid version specifier {piece.strip()!r}")
-        specifiers.add(sm.group(1) + sm.group(2))
-    # str(SpecifierSet) sorts; the poetry encoding passes PEP 440 operators through;
-    # conda-lock replaces "===" and sorts again.
-    version = ",".join(sorted(",".join(sorted(specifiers)).replace("===", "==").split(",")))
+    # str(SpecifierSet) sorts; conda-lock replaces "===" and sorts again.
+    specifiers = str(parsed.specifier)
+    version = ",".join(sorted(specifiers.replace("===", "==").split(","))) if specifiers else ""
     return PipDependency(
         spec=spec,
         name=name,
@@ -182,10 +172,6 @@ _MARKER_ENV = {
     "osx": {"sys_platform": "darwin", "platform_system": "Darwin", "os_name": "posix"},
     "win": {"sys_platform": "win32", "platform_system": "Windows", "os_name": "nt"},
 }
-_MARKER_TOKEN = re.compile(
-    r"""\s*(?:(?P<paren>[()])|(?P<op>===|==|!=|<=|>=|~=|<|>|not\s+in\b|in\b)|(?P<bool>and\b|or\b)"""
-    r"""|(?P<str>'[^']*'|"[^"]*")|(?P<var>[A-Za-z_][A-Za-z0-9_.]*))"""
-)
 
 
 def marker_applies(markers: str | None, platform: str) -> bool:
@@ -193,94 +179,47 @@ def marker_applies(markers: str | None, platform: str) -> bool:
     if markers is None:
         return True
     env = _MARKER_ENV[platform.split("-")[0]]
-    return bool(_parse_marker(markers)(env))
+    return _evaluate(_parse_marker(markers)._markers, env)
 
 
 def _parse_marker(text: str) -> Any:
-    """Compile a marker expression into ``f(env) -> bool``; ValueError if malformed."""
-    tokens: list[tuple[str, str]] = []
-    pos = 0
-    while pos < len(text):
-        if text[pos:].strip() == "":
-            break
-        m = _MARKER_TOKEN.match(text, pos)
-        if m is None or m.end() == pos:
-            raise ValueError(f"unexpected text at {text[pos:].strip()!r}")
-        kind = m.lastgroup or ""
-        tokens.append((kind, m.group(kind)))
-        pos = m.end()
-    index = 0
+    """``packaging.markers.Marker`` for ``text``; ValueError if malformed."""
+    from packaging.markers import InvalidMarker, Marker
 
-    def peek() -> tuple[str, str] | None:
-        return tokens[index] if index < len(tokens) else None
-
-    def take() -> tuple[str, str]:
-        nonlocal index
-        if index >= len(tokens):
-            raise ValueError("unexpected end of marker")
-        index += 1
-        return tokens[index - 1]
-
-    def expr() -> Any:
-        left = conj()
-        while peek() == ("bool", "or"):
-            take()
-            right = conj()
-            left = (lambda a, b: lambda env: a(env) or b(env))(left, right)
-        return left
-
-    def conj() -> Any:
-        left = atom()
-        while peek() == ("bool", "and"):
-            take()
-            right = atom()
-            left = (lambda a, b: lambda env: a(env) and b(env))(left, right)
-        return left
-
-    def value() -> tuple[str, str]:
-        kind, text_ = take()
-        if kind == "str":
-            return "str", text_[1:-1]
-        if kind == "var":
-            return "var", text_
-        raise ValueError(f"expected a name or a quoted string, got {text_!r}")
-
-    def atom() -> Any:
-        if peek() == ("paren", "("):
-            take()
-            inner = expr()
-            if take() != ("paren", ")"):
-                raise ValueError("missing ')'")
-            return inner
-        left = value()
-        kind, op = take()
-        if kind != "op":
-            raise ValueError(f"expected a comparison, got {op!r}")
-        right = value()
-        op = " ".join(op.split())
-        return _comparison(left, op, right)
-
-    result = expr()
-    if index != len(tokens):
-        raise ValueError(f"unexpected {tokens[index][1]!r}")
-    return result
+    try:
+        return Marker(text)
+    except InvalidMarker as error:
+        raise ValueError(str(error).splitlines()[0]) from None
 
 
-def _comparison(left: tuple[str, str], op: str, right: tuple[str, str]) -> Any:
-    def evaluate(env: Mapping[str, str]) -> bool:
-        names = [v for k, v in (left, right) if k == "var"]
-        if any(n not in env for n in names):
-            return True  # unknown to conda-lock at this stage
-        a = env[left[1]] if left[0] == "var" else left[1]
-        b = env[right[1]] if right[0] == "var" else right[1]
-        if op == "==" or op == "===":
-            return a == b
-        if op == "!=":
-            return a != b
-        if op == "in":
-            return a in b
-        if op == "not in":
-            return a not in b
-        raise ValueError(f"comparison {op!r} on {', '.join(names)} is not supported")
+def _evaluate(markers: list[Any], env: Mapping[str, str]) -> bool:
+    """packaging's marker tree, "and" binding tighter than "or", unknown names true."""
+    groups: list[list[bool]] = [[]]
+    for item in markers:
+        if isinstance(item, list):
+            groups[-1].append(_evaluate(item, env))
+        elif isinstance(item, tuple):
+            groups[-1].append(_comparison(*item, env=env))
+        elif item == "or":
+            groups.append([])
+    return any(all(group) for group in groups)
 
-    return evaluate
+
+def _comparison(left: Any, op: Any, right: Any, *, env: Mapping[str, str]) -> bool:
+    from packaging.markers import Variable
+
+    names = [side.value for side in (left, right) if isinstance(side, Variable)]
+    if any(n not in env for n in names):
+        return True  # unknown to conda-lock at this stage
+    a = env[left.value] if isinstance(left, Variable) else left.value
+    b = env[right.value] if isinstance(right, Variable) else right.value
+    operator = op.value
+    if operator in ("==", "==="):
+        return bool(a == b)
+    if operator == "!=":
+        return bool(a != b)
+    if operator == "in":
+        return bool(a in b)
+    if operator == "not in":
+        return bool(a not in b)
+    raise ValueError(f"comparison {operator!r} on {', '.join(names)} is not supported")
