@@ -129,7 +129,7 @@ def _cuda_reasons(
             f"CUDA {variant.cuda}: no {target.platform} variant of pytorch {release.pytorch} "
             f"({offered}) is <= the driver's CUDA {target.driver_cuda}; {check.reason}."
         )
-        sources += compat.MINOR_COMPAT_SOURCES
+        sources += recipes.minor_compat_sources
     if check.warning:
         warnings.append(check.warning + ".")
     archs = variant.archs[target.platform]
