@@ -35,13 +35,14 @@ from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin import compat
 from conda_torch_plugin.errors import RecipeError
+from conda_torch_plugin.sources import NAMES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
     from importlib.abc import Traversable
 
 PLATFORMS = ("linux-64", "linux-aarch64", "linux-ppc64le", "win-64", "osx-64", "osx-arm64")
-CHANNELS = ("pytorch", "conda-forge")
+CHANNELS = NAMES  # one releases file per source (sources/)
 SCHEMAS = ("sources/1", "cuda-drivers/1", "releases/1")
 
 

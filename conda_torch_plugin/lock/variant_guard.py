@@ -16,32 +16,24 @@ functions); flavours come from :mod:`conda_torch_plugin.flavour`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.errors import LockError
 from conda_torch_plugin.flavour import major_minor, torch_flavour, version_key
+from conda_torch_plugin.sources import source_named_in
+from conda_torch_plugin.sources.base import RequestedSpec
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from conda_torch_plugin.condalock.lockfile import LockedPackage
+    from conda_torch_plugin.sources.base import PyTorchSource
 
 TORCH_REQUESTS = ("pytorch", "torchvision", "torchaudio", "pytorch-gpu", "pytorch-cpu")
 FLAVOURED = ("pytorch", "torchvision", "torchaudio", "libtorch")
-_WRITE_HINT = "`conda torch-env write` writes an environment.yml with the variant pinned"
 
 
-@dataclass(frozen=True)
-class _Spec:
-    text: str
-    name: str
-    version: str | None
-    build: str | None
-    channel: str | None
-
-
-def _parse_specs(specs: Sequence[str]) -> list[_Spec]:
+def _parse_specs(specs: Sequence[str]) -> list[RequestedSpec]:
     from rattler import MatchSpec
 
     out = []
@@ -56,14 +48,18 @@ def _parse_specs(specs: Sequence[str]) -> list[_Spec]:
             continue
         version = str(parsed.version) if parsed.version is not None else None
         build = str(parsed.build) if parsed.build is not None else None
-        out.append(_Spec(text, parsed.name.normalized, version, build, channel if sep else None))
+        out.append(
+            RequestedSpec(text, parsed.name.normalized, version, build, channel if sep else None)
+        )
     return out
 
 
-def _uses_pytorch_channel(channels: Sequence[str], specs: Sequence[_Spec]) -> bool:
+def requested_from(channels: Sequence[str], specs: Sequence[RequestedSpec]) -> PyTorchSource:
+    """The source whose variant rules apply: the first (in the registry's order) whose
+    channel the environment names, in its channels or a ``channel::`` spec."""
     names = [c.rstrip("/").rsplit("/", 1)[-1] for c in channels]
     names += [s.channel.rstrip("/").rsplit("/", 1)[-1] for s in specs if s.channel]
-    return "pytorch" in names
+    return source_named_in(names)
 
 
 def check_variant_pinned(
@@ -86,50 +82,12 @@ def check_variant_pinned(
     by_name = {s.name: s for s in parsed}
     if not any(n in by_name for n in TORCH_REQUESTS):
         return
-    torch_build = by_name["pytorch"].build if "pytorch" in by_name else None
-    if _uses_pytorch_channel(channels, parsed):
-        if not platform.startswith(("linux-", "win-")):
-            return  # macOS builds have no CUDA variants
-        if "pytorch-cuda" in by_name or "cpuonly" in by_name:
-            return
-        if torch_build and (re.search(r"cuda\d", torch_build) or "cpu" in torch_build):
-            return
-        raise LockError(
-            f"{source} asks for pytorch from the pytorch channel on {platform} without pinning "
-            "its variant: the solver would pick a CUDA build of whichever CUDA version comes "
-            "first in the channel",
-            hints=[
-                "add pytorch-cuda=X.Y (e.g. pytorch-cuda=12.4) for a CUDA build, or cpuonly for "
-                "a CPU build",
-                _WRITE_HINT,
-            ],
-        )
-    if "pytorch-cpu" in by_name or (torch_build or "").startswith("cpu"):
-        return
-    if "cuda-version" in by_name:
-        return
-    if "pytorch-gpu" in by_name or (torch_build or "").startswith("cuda"):
-        wanted = by_name.get("pytorch-gpu") or by_name["pytorch"]
-        raise LockError(
-            f"{source} asks for a CUDA build of pytorch ({wanted.text}) on {platform} without "
-            "cuda-version: which CUDA variant (e.g. cuda129 or cuda130) gets locked would depend "
-            "on the order of records in the channel",
-            hints=["add cuda-version=X.Y (e.g. cuda-version=12.9)", _WRITE_HINT],
-        )
-    cuda = virtual_packages.get("__cuda")
-    if cuda and platform.startswith(("linux-", "win-")):
-        raise LockError(
-            f"the lock assumes __cuda={cuda} on {platform}, so pytorch resolves to a CUDA build, "
-            f"but {source} pins no CUDA variant (cuda-version)",
-            hints=[
-                "add cuda-version=X.Y for a CUDA build, or pin a CPU build "
-                "(pytorch=VERSION=cpu*), or remove __cuda from virtual-packages.yml",
-                _WRITE_HINT,
-            ],
-        )
+    requested_from(channels, parsed).check_variant_pinned(
+        by_name, platform, virtual_packages, source=source
+    )
 
 
-def _expected_compute(specs: Sequence[_Spec]) -> str | None:
+def _expected_compute(specs: Sequence[RequestedSpec]) -> str | None:
     names = {s.name: s for s in specs}
     build = names["pytorch"].build if "pytorch" in names else None
     if "cpuonly" in names or "pytorch-cpu" in names or (build or "").startswith("cpu"):

@@ -15,6 +15,8 @@ from conda_torch_plugin.sources.conda_forge import CondaForge
 from conda_torch_plugin.sources.pytorch_channel import PytorchChannel
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from conda_torch_plugin.sources.base import PyTorchSource
 
 SOURCES: dict[str, PyTorchSource] = {s.name: s for s in (PytorchChannel(), CondaForge())}
@@ -38,6 +40,15 @@ def find(name: str | None) -> PyTorchSource | None:
 def for_request(name: str) -> tuple[PyTorchSource, ...]:
     """The sources to try, in order, for ``--source name``."""
     return tuple(SOURCES.values()) if name == AUTO else (SOURCES[name],)
+
+
+# The source whose rules apply to an environment that names none of the sources' channels.
+FALLBACK = CondaForge.name
+
+
+def source_named_in(channel_names: Sequence[str]) -> PyTorchSource:
+    """The first source (in the registry's order) among ``channel_names``, else the fallback."""
+    return next((s for s in SOURCES.values() if s.name in channel_names), SOURCES[FALLBACK])
 
 
 def managed_channels() -> frozenset[str]:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from conda_torch_plugin.findings import Finding
 
 FlavourCompute = Literal["cuda", "cpu", "mps", "unknown"]
+# The fix every "variant not pinned" refusal offers.
+WRITE_HINT = "`conda torch-env write` writes an environment.yml with the variant pinned"
 
 _DEP_VERSION = re.compile(r"(\d+)\.(\d+)")
 
@@ -95,6 +97,17 @@ def dep_version(dep: str) -> str | None:
     return f"{int(m[1])}.{int(m[2])}" if m else None
 
 
+@dataclass(frozen=True)
+class RequestedSpec:
+    """One dependency line of an environment, as the variant checks read it."""
+
+    text: str  # as written
+    name: str  # normalised
+    version: str | None
+    build: str | None
+    channel: str | None  # "pytorch" of "pytorch::pytorch=2.5.1"
+
+
 class PyTorchSource(ABC):
     """One place PyTorch comes from. Subclasses fill the class variables and methods."""
 
@@ -139,6 +152,18 @@ class PyTorchSource(ABC):
     def glibc(self, cuda: str | None) -> str:
         """The ``__glibc`` a linux lock of this variant must assume."""
         return "2.17"
+
+    @abstractmethod
+    def check_variant_pinned(
+        self,
+        specs: Mapping[str, RequestedSpec],
+        platform: str,
+        virtual_packages: Mapping[str, str],
+        *,
+        source: str,
+    ) -> None:
+        """LockError when ``specs`` (by name) leave the torch build's CUDA variant to the solver
+        (which then picks by the order of records in repodata.json)."""
 
     # -- build strings and markers ---------------------------------------------
 

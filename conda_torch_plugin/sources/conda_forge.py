@@ -13,8 +13,10 @@ import re
 from typing import TYPE_CHECKING, ClassVar
 
 from conda_torch_plugin import compat
+from conda_torch_plugin.errors import LockError
 from conda_torch_plugin.findings import Finding
 from conda_torch_plugin.sources.base import (
+    WRITE_HINT,
     Flavour,
     PyTorchSource,
     dep_version,
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from conda_torch_plugin.doctor._prefix import InstalledRecord
+    from conda_torch_plugin.sources.base import RequestedSpec
 
 _CUDA = re.compile(r"^cuda(\d{2,3})(?:_|py)")
 _CPU = re.compile(r"^cpu(?:_|py)")
@@ -72,6 +75,42 @@ class CondaForge(PyTorchSource):
     def glibc(self, cuda: str | None) -> str:
         new = cuda is not None and compat.cuda_major(cuda) >= _NEW_GLIBC_FROM_CUDA_MAJOR
         return "2.28" if new else "2.17"
+
+    def check_variant_pinned(
+        self,
+        specs: Mapping[str, RequestedSpec],
+        platform: str,
+        virtual_packages: Mapping[str, str],
+        *,
+        source: str,
+    ) -> None:
+        """A CUDA build (``pytorch=*=cuda*``, ``pytorch-gpu``, or plain ``pytorch`` where
+        ``__cuda`` is assumed) needs ``cuda-version=X.Y``."""
+        by_name = specs
+        torch_build = by_name["pytorch"].build if "pytorch" in by_name else None
+        if "pytorch-cpu" in by_name or (torch_build or "").startswith("cpu"):
+            return
+        if "cuda-version" in by_name:
+            return
+        if "pytorch-gpu" in by_name or (torch_build or "").startswith("cuda"):
+            wanted = by_name.get("pytorch-gpu") or by_name["pytorch"]
+            raise LockError(
+                f"{source} asks for a CUDA build of pytorch ({wanted.text}) on {platform} "
+                "without cuda-version: which CUDA variant (e.g. cuda129 or cuda130) gets locked "
+                "would depend on the order of records in the channel",
+                hints=["add cuda-version=X.Y (e.g. cuda-version=12.9)", WRITE_HINT],
+            )
+        cuda = virtual_packages.get("__cuda")
+        if cuda and platform.startswith(("linux-", "win-")):
+            raise LockError(
+                f"the lock assumes __cuda={cuda} on {platform}, so pytorch resolves to a CUDA "
+                f"build, but {source} pins no CUDA variant (cuda-version)",
+                hints=[
+                    "add cuda-version=X.Y for a CUDA build, or pin a CPU build "
+                    "(pytorch=VERSION=cpu*), or remove __cuda from virtual-packages.yml",
+                    WRITE_HINT,
+                ],
+            )
 
     def marker_flavour(self, name: str, version: str, build: str) -> Flavour | None:
         if name == "cuda-version":

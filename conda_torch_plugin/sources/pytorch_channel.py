@@ -13,9 +13,11 @@ import re
 from typing import TYPE_CHECKING, ClassVar
 
 from conda_torch_plugin import compat
+from conda_torch_plugin.errors import LockError
 from conda_torch_plugin.findings import Finding
 from conda_torch_plugin.sources.base import (
     UNKNOWN,
+    WRITE_HINT,
     Flavour,
     PyTorchSource,
     dep_version,
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from conda_torch_plugin.doctor._prefix import InstalledRecord
+    from conda_torch_plugin.sources.base import RequestedSpec
 
 _CUDA = re.compile(r"^py\d+\.\d+_cuda(\d+)\.(\d+)(?:\.\d+)*_cudnn[\d.]+_\d+$")
 _CPU = re.compile(r"^py\d+\.\d+_cpu_\d+$")
@@ -78,6 +81,35 @@ class PytorchChannel(PyTorchSource):
         if compat.is_osx(platform):
             return [f"pytorch={version}"], []  # macOS builds have no pytorch-mutex to select
         return [f"pytorch={version}"], ["cpuonly"]
+
+    def check_variant_pinned(
+        self,
+        specs: Mapping[str, RequestedSpec],
+        platform: str,
+        virtual_packages: Mapping[str, str],
+        *,
+        source: str,
+    ) -> None:
+        """``pytorch-cuda=X.Y`` or ``cpuonly`` (or a build string naming it) on linux and win:
+        without it the ``pytorch-mutex`` build number picks whichever variant comes first."""
+        by_name = specs
+        torch_build = by_name["pytorch"].build if "pytorch" in by_name else None
+        if not platform.startswith(("linux-", "win-")):
+            return  # macOS builds have no CUDA variants
+        if "pytorch-cuda" in by_name or "cpuonly" in by_name:
+            return
+        if torch_build and (re.search(r"cuda\d", torch_build) or "cpu" in torch_build):
+            return
+        raise LockError(
+            f"{source} asks for pytorch from the pytorch channel on {platform} without pinning "
+            "its variant: the solver would pick a CUDA build of whichever CUDA version comes "
+            "first in the channel",
+            hints=[
+                "add pytorch-cuda=X.Y (e.g. pytorch-cuda=12.4) for a CUDA build, or cpuonly for "
+                "a CPU build",
+                WRITE_HINT,
+            ],
+        )
 
     def marker_flavour(self, name: str, version: str, build: str) -> Flavour | None:
         if name == "pytorch-mutex":
