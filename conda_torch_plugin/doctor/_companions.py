@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from conda_torch_plugin.doctor._prefix import InstalledRecord
+    from conda_torch_plugin.findings import Severity
     from conda_torch_plugin.flavour import Flavour
     from conda_torch_plugin.recipes import Recipes, Release
 
@@ -109,7 +110,7 @@ def _check_companion(
     if problems:
         return problems
     paired = "" if expected_version else " (no recipe pairs versions for this pytorch)"
-    severity = "ok" if expected_version else "info"
+    severity: Severity = "ok" if expected_version else "info"
     return [
         Finding(
             severity,

@@ -111,7 +111,7 @@ def _conda_lock_defaults() -> VirtualPackageSpec:
     return defaults()
 
 
-def solve_virtual_packages(platform: str, spec: Any | None) -> dict[str, str]:
+def solve_virtual_packages(platform: str, spec: VirtualPackageSpec | None) -> dict[str, str]:
     """The virtual packages to solve ``platform`` with.
 
     A virtual-packages.yml entry for the platform is used as written (as conda-lock

@@ -29,7 +29,7 @@ from conda_torch_plugin.compat import (
     how_runs,
     parse_cc,
 )
-from conda_torch_plugin.findings import Finding
+from conda_torch_plugin.findings import Finding, Severity
 from conda_torch_plugin.sources import find
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ def machine_findings(
     recipes: Recipes | None,
     *,
     remedies: Remedies,
-    no_driver: str = "error",
+    no_driver: Severity = "error",
 ) -> list[Finding]:
     """Findings for a ``flavour`` build of ``pytorch`` on ``platform``, on this machine.
 
@@ -135,7 +135,7 @@ def _check_driver(
     detection: Machine,
     recipes: Recipes,
     remedies: Remedies,
-    no_driver: str,
+    no_driver: Severity,
 ) -> tuple[list[Finding], bool]:
     """Findings, and whether PTX may be JIT-compiled (only with full driver support)."""
     required = flavour.required_cuda
