@@ -10,7 +10,7 @@ the three platforms and reports, as medians of --runs fresh processes:
 - wall time of the ``conda-torch-env lock`` command (a subprocess, as a user runs it);
 - the time inside the bare rattler ``solve()`` calls of that run (the command reports
   it): the floor no lock command can beat, and the ratio to it;
-- the same solve made by calling ``solve.solve_platforms`` directly in a fresh
+- the same solve made by calling ``lock.rattler.solve_platforms`` directly in a fresh
   process: its solve time and its whole process wall time (interpreter + imports +
   solve), the floor for any *command*;
 - import overhead: a bare interpreter, ``import rattler``, everything the lock imports;
