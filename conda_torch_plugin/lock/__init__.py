@@ -41,28 +41,38 @@ from conda_torch_plugin.lock.variant_guard import unsatisfied_specs
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from conda_torch_plugin.condalock.lockfile import LockFile
 
 __all__ = ["CheckResult", "LockInputs", "LockResult", "PlatformSummary", "check", "lock"]
 
 VIRTUAL_PACKAGE_FILES = ("virtual-packages.yml", "virtual-packages.yaml")
-SOLVERS = ("rattler", "conda-lock")
 SUMMARY_PACKAGES = ("pytorch", "torchvision", "torchaudio", "pytorch-cuda", "cuda-version")
+
+
+def _rattler() -> SolverBackend:
+    from conda_torch_plugin.lock.rattler import RattlerBackend
+
+    return RattlerBackend()
+
+
+def _conda_lock() -> SolverBackend:
+    from conda_torch_plugin.lock.conda_lock_solver import CondaLockBackend
+
+    return CondaLockBackend()
+
+
+# --solver NAME -> its backend (each imported only when chosen).
+BACKENDS: dict[str, Callable[[], SolverBackend]] = {"rattler": _rattler, "conda-lock": _conda_lock}
+SOLVERS = tuple(BACKENDS)
 
 
 def solver_backend(name: str) -> SolverBackend:
     """The backend for ``--solver name`` (UsageError naming the known ones)."""
-    if name == "rattler":
-        from conda_torch_plugin.lock.rattler import RattlerBackend
-
-        return RattlerBackend()
-    if name == "conda-lock":
-        from conda_torch_plugin.lock.conda_lock_solver import CondaLockBackend
-
-        return CondaLockBackend()
-    raise UsageError(f"unknown solver {name!r}", hints=[f"use one of: {', '.join(SOLVERS)}"])
+    if name not in BACKENDS:
+        raise UsageError(f"unknown solver {name!r}", hints=[f"use one of: {', '.join(SOLVERS)}"])
+    return BACKENDS[name]()
 
 
 def default_lockfile(env_path: str | os.PathLike[str]) -> Path:
