@@ -20,7 +20,6 @@ Versions are compared numerically field by field, so ``"12.10" > "12.9"`` and
 
 from __future__ import annotations
 
-import platform as _platform
 import re
 import sys
 from dataclasses import dataclass
@@ -109,6 +108,8 @@ def is_osx(platform: str) -> bool:
 
 def current_platform(system: str | None = None, machine: str | None = None) -> str | None:
     """This machine's conda platform (``linux-64``, ``win-64``, ``osx-arm64``, ...), or None."""
+    import platform as _platform  # here, not at the top: the CLI parser imports this module
+
     system = sys.platform if system is None else system
     machine = (_platform.machine() if machine is None else machine).lower()
     arch = {

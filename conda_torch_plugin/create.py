@@ -73,12 +73,9 @@ def preview(
     custom_channels: Mapping[str, str] | None,
 ) -> Preview:
     """Render the files and solve them in a private temporary folder; the user's files stay."""
+    from conda_torch_plugin.condalock import ENVIRONMENT_FILENAME
     from conda_torch_plugin.condalock.lockfile import read_lockfile
-    from conda_torch_plugin.envfile import (
-        ENVIRONMENT_FILENAME,
-        VIRTUAL_PACKAGES_FILENAME,
-        write_environment,
-    )
+    from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME, write_environment
     from conda_torch_plugin.lock import DEFAULT_LOCKFILE, lock
 
     rendered = write_environment(plan, env_path, name=name, command=env_command, dry_run=True)

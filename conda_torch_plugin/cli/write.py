@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin.cli._options import add_json, add_plan_arguments
-from conda_torch_plugin.envfile import ENVIRONMENT_FILENAME
+from conda_torch_plugin.condalock import ENVIRONMENT_FILENAME
 from conda_torch_plugin.sources import BASE_CHANNELS, source
 
 if TYPE_CHECKING:

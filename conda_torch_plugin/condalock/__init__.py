@@ -2,5 +2,6 @@
 and virtual-packages.yml (``envspec``), match specs (``matchspec``), the content hash,
 conda-lock.yml (``lockfile``) and ``@EXPLICIT`` files (``explicit``)."""
 
-# conda-lock's default name for the lock beside the environment file.
+# conda-lock's default names: the environment file, and the lock beside it.
+ENVIRONMENT_FILENAME = "environment.yml"
 DEFAULT_LOCKFILE = "conda-lock.yml"

@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     from conda_torch_plugin.plan import Plan
 
 DEFAULT_NAME = "torch"
-ENVIRONMENT_FILENAME = "environment.yml"
 VIRTUAL_PACKAGES_FILENAME = "virtual-packages.yml"
 
 # Packages whose lines belong to the plan: an update removes every entry for them
