@@ -12,6 +12,8 @@ One module per stage, each with its own docstring:
   the lock before anything is linked.
 - ``_transaction``: link into a staging folder beside the prefix, swap it into
   place (rolling back on failure), ``conda-meta/`` records and ``history``.
+- ``_prefix_lock``: one install at a time per prefix (a lock file beside it).
+- ``_journal``: the swap journal, and recovery from a run that was killed.
 
 So the prefix is either the complete new environment or exactly as it was. An
 existing folder is only touched when it is empty or holds ``conda-meta/``.
