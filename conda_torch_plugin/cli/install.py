@@ -51,7 +51,8 @@ without conda into $CONDA_TORCH_ENV_ENVS_DIR/NAME, else ~/.conda/envs/NAME.
 Downloads are cached in $CONDA_TORCH_ENV_CACHE_DIR (default ~/.cache/conda-torch-env).
 Every package's sha256 is checked against the lock before anything is linked,
 and the environment is built beside the prefix and moved into place at the end:
-a failed install leaves the prefix as it was.
+a failed install leaves the prefix as it was. Installs into one prefix take
+turns: another waits up to $CONDA_TORCH_ENV_LOCK_TIMEOUT seconds (default 600).
 """
 
 DEFAULT_LOCKFILE = "conda-lock.yml"
@@ -299,7 +300,13 @@ def install_and_report(
     from conda_torch_plugin.install import install_from_lock
 
     result = install_from_lock(
-        lock, platform, target.prefix, plan=plan, progress=progress, command=command_line(args)
+        lock,
+        platform,
+        target.prefix,
+        plan=plan,
+        progress=progress,
+        command=command_line(args),
+        on_wait=lambda message: print(f"==> {message}", file=sys.stderr, flush=True),
     )
     progress.finish()
     after_install(target)
