@@ -118,14 +118,18 @@ def _make_staging(prefix: Path) -> Path:
     folder it replaces. An update copies the old prefix's mode with the copy.
     """
     staging = Path(tempfile.mkdtemp(prefix=staging_stem(prefix), dir=prefix.parent))
-    try:
-        existing = prefix.stat()
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)
-    else:
-        os.chmod(staging, stat.S_IMODE(existing.st_mode))
+    try:  # an interrupt may come right after mkdtemp, too
+        try:
+            existing = prefix.stat()
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(staging, 0o777 & ~umask)
+        else:
+            os.chmod(staging, stat.S_IMODE(existing.st_mode))
+    except BaseException:
+        remove_tree(staging)
+        raise
     return staging
 
 
