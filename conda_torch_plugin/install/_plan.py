@@ -280,7 +280,9 @@ def install_from_lock(
         ) from error
     with prefix_lock(plan.prefix, on_wait=on_wait):
         try:
-            recover(plan.prefix)
+            for done in recover(plan.prefix):
+                if progress is not None:
+                    progress.step(done[:1].upper() + done[1:])
         except OSError as error:
             raise InstallError(
                 f"could not clean up after an interrupted install into {plan.prefix}: "
