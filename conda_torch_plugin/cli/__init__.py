@@ -20,7 +20,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
 VERBS = ("detect", "plan", "write", "lock", "create", "install", "doctor")
 
@@ -157,16 +157,18 @@ def _run(args: argparse.Namespace) -> int:
     from conda_torch_plugin.errors import Declined, TorchEnvError
 
     try:
-        return int(args.func(args) or 0)
+        with _terminate_as_interrupt():
+            return int(args.func(args) or 0)
     except Declined as declined:
         print(declined.message, file=sys.stderr)
         return declined.exit_code
     except TorchEnvError as error:
         print_error(error, as_json=getattr(args, "json", False))
         return error.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        # The shell's 128 + signal number: 130 for Ctrl-C, 143 for SIGTERM.
         print("Interrupted.", file=sys.stderr)
-        return 130
+        return 128 + interrupt.signum if isinstance(interrupt, Terminated) else 130
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except Exception:
@@ -180,6 +182,39 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``docker stop``, a CI time-out, ``kill``), raised where Ctrl-C would be."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While a command runs, SIGTERM takes the KeyboardInterrupt path.
+
+    So an install that is terminated removes its staging folder and leaves the
+    prefix as it was, exactly as after Ctrl-C. The previous handler comes back
+    when the command ends; only the main thread can install one.
+    """
+    import signal
+    import threading
+
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def execute_in_conda(args: argparse.Namespace) -> int:

@@ -56,7 +56,8 @@ without conda into $CONDA_TORCH_ENV_ENVS_DIR/NAME, else ~/.conda/envs/NAME.
 Downloads are cached in $CONDA_TORCH_ENV_CACHE_DIR (default ~/.cache/conda-torch-env).
 Every package's sha256 is checked against the lock before anything is linked,
 and the environment is built beside the prefix and moved into place at the end:
-a failed install leaves the prefix as it was.
+a failed install leaves the prefix as it was. Installs into one prefix take
+turns: another waits up to $CONDA_TORCH_ENV_LOCK_TIMEOUT seconds (default 600).
 """
 
 
@@ -123,12 +124,17 @@ def execute(args: argparse.Namespace) -> int:
     if args.installer == "conda":
         return _install_with_conda(args, lock, platform, target, check, alias, custom)
 
-    from conda_torch_plugin.install import prepare_install
+    from conda_torch_plugin.install import prepare_install, recover_prefix
 
     plan = prepare_install(
         lock, platform, target.prefix, channel_alias=alias, custom_channels=custom
     )
     warn_if_stale(lock_path, lock, json_mode=args.json)
+    if plan.nothing_to_do and recover_prefix(target.prefix, progress=progress):
+        # A dead run was cleaned up (or rolled back): look at the prefix again.
+        plan = prepare_install(
+            lock, platform, target.prefix, channel_alias=alias, custom_channels=custom
+        )
     if plan.nothing_to_do:
         if args.json:
             print_dry_run(target, check=check.to_dict(), install=plan.to_dict())
@@ -349,7 +355,13 @@ def install_and_report(
     from conda_torch_plugin.install import install_from_lock
 
     result = install_from_lock(
-        lock, platform, target.prefix, plan=plan, progress=progress, command=command_line(args)
+        lock,
+        platform,
+        target.prefix,
+        plan=plan,
+        progress=progress,
+        command=command_line(args),
+        on_wait=lambda message: print(f"==> {message}", file=sys.stderr, flush=True),
     )
     progress.finish()
     after_install(target)

@@ -16,6 +16,8 @@ One module per stage, each with its own docstring:
   metadata is well-formed, before rattler links or unlinks anything.
 - ``_transaction``: link into a staging folder beside the prefix, swap it into
   place (rolling back on failure), ``conda-meta/`` records and ``history``.
+- ``_prefix_lock``: one install at a time per prefix (a lock file beside it).
+- ``_journal``: the swap journal, and recovery from a run that was killed.
 
 - ``conda_installer``: the ``--installer conda`` backend (``conda create --file``).
 
@@ -40,6 +42,7 @@ from conda_torch_plugin.install._plan import (
     install_from_lock,
     prefix_mode,
     prepare_install,
+    recover_prefix,
 )
 from conda_torch_plugin.install.model import (
     InstallPlan,
@@ -65,6 +68,7 @@ __all__ = [
     "install_from_lock",
     "prefix_mode",
     "prepare_install",
+    "recover_prefix",
     "rewrite_lock",
     "rewrite_url",
 ]

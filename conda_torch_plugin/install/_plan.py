@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ from conda_torch_plugin.install._fetch import (
     rewrite_url,
     with_sizes,
 )
+from conda_torch_plugin.install._journal import recover
+from conda_torch_plugin.install._prefix_lock import prefix_lock
 from conda_torch_plugin.install._transaction import transaction
 from conda_torch_plugin.install.model import (
     Change,
@@ -32,7 +35,7 @@ from conda_torch_plugin.install.model import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from conda_torch_plugin.condalock.lockfile import LockFile
 
@@ -58,6 +61,7 @@ def prefix_mode(prefix: Path) -> str:
             f"{prefix} is the environment this command runs from",
             hints=["install into another environment: -n NAME or -p PREFIX"],
         )
+    _refuse_odd_prefix(prefix)
     if not prefix.exists():
         return "create"
     if not prefix.is_dir():
@@ -72,6 +76,24 @@ def prefix_mode(prefix: Path) -> str:
         f"{prefix} exists, is not empty and is not a conda environment (no conda-meta/)",
         hints=["choose another -p PREFIX or -n NAME, or remove that folder first"],
     )
+
+
+def _refuse_odd_prefix(prefix: Path) -> None:
+    """A prefix under a file, or a mount point, cannot be built beside and renamed into place."""
+    for parent in prefix.parents:
+        if parent.exists() or parent.is_symlink():
+            if not parent.is_dir():
+                raise InstallError(
+                    f"{prefix} cannot be created: {parent} is a file, not a folder",
+                    hints=["choose another -p PREFIX or -n NAME"],
+                )
+            break
+    if prefix.is_dir() and os.path.ismount(prefix):
+        raise InstallError(
+            f"{prefix} is a mount point: the environment is built beside the prefix and "
+            "renamed into place, which a mount point does not allow",
+            hints=[f"install into a folder inside it instead, e.g. -p {prefix / 'env'}"],
+        )
 
 
 def prepare_install(
@@ -175,11 +197,15 @@ def install_from_lock(
     custom_channels: Mapping[str, str] | None = None,
     plan: InstallPlan | None = None,
     command: str | None = None,
+    on_wait: Callable[[str], None] | None = None,
 ) -> InstallResult:
     """Install ``platform``'s packages of ``lock`` into ``prefix`` (see the module docstring).
 
     Pass the ``plan`` from ``prepare_install`` to avoid computing it twice.
-    ``command`` is written into ``conda-meta/history``.
+    ``command`` is written into ``conda-meta/history``. ``on_wait`` hears, once,
+    that another install into the same prefix holds its lock (see
+    ``_prefix_lock``); the transaction runs under that lock, after recovering
+    from a run that died (``_journal``), and decides create/update afresh.
     """
     if plan is None:
         plan = prepare_install(
@@ -190,13 +216,67 @@ def install_from_lock(
             channel_alias=channel_alias,
             custom_channels=custom_channels,
         )
-    if dry_run or plan.nothing_to_do:
-        return InstallResult(plan, dry_run=dry_run)
+    if dry_run:
+        return InstallResult(plan, dry_run=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    local = fetch_and_verify(plan, progress)
+    # Nothing is fetched for an environment that already matches; the lock below still
+    # recovers from a dead run first and looks again.
+    local = {} if plan.nothing_to_do else fetch_and_verify(plan, progress)
     timings["fetch_verify"] = time.perf_counter() - start
     start = time.perf_counter()
-    installed, removed = transaction(plan, local, progress, command)
+    try:
+        plan.prefix.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InstallError(
+            f"could not create {plan.prefix.parent}: {error.strerror or error}",
+            hints=["choose another -p PREFIX or -n NAME"],
+        ) from error
+    with prefix_lock(plan.prefix, on_wait=on_wait):
+        _recover(plan.prefix, progress)
+        mode = prefix_mode(plan.prefix)
+        if mode != plan.mode or plan.nothing_to_do:
+            # Another install created or replaced it meanwhile, or a recovery changed it.
+            installed_now = installed_packages(plan.prefix) if mode == "update" else {}
+            changes = changes_between(installed_now, list(plan.packages))
+            plan = replace(plan, mode=mode, changes=changes)
+        if plan.nothing_to_do:
+            return InstallResult(plan, False, timings=timings)
+        if not local:
+            local = fetch_and_verify(plan, progress)
+        installed, removed = transaction(plan, local, progress, command)
     timings["link"] = time.perf_counter() - start
     return InstallResult(plan, False, installed, removed, timings)
+
+
+def recover_prefix(
+    prefix: Path,
+    *,
+    progress: InstallProgress | None = None,
+    on_wait: Callable[[str], None] | None = None,
+) -> bool:
+    """Under the prefix's lock, finish or roll back a dead install and remove its leftovers.
+
+    For a caller that will not run a transaction (an environment that already
+    matches its lock) but must not leave a dead run's folders behind. True when
+    something was done, so the caller looks at the prefix again.
+    """
+    if not prefix.parent.is_dir():
+        return False
+    with prefix_lock(prefix, on_wait=on_wait):
+        return bool(_recover(prefix, progress))
+
+
+def _recover(prefix: Path, progress: InstallProgress | None) -> list[str]:
+    try:
+        done = recover(prefix)
+    except OSError as error:
+        raise InstallError(
+            f"could not clean up after an interrupted install into {prefix}: "
+            f"{error.strerror or error}",
+            hints=["check the permissions of the folders beside the prefix"],
+        ) from error
+    if progress is not None:
+        for step in done:
+            progress.step(step[:1].upper() + step[1:])
+    return done

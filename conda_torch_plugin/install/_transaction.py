@@ -1,19 +1,31 @@
 """The transaction: link verified archives into a staging folder, then swap it into place.
 
+It runs under the prefix lock (``_prefix_lock``), after ``_journal.recover``
+has finished or rolled back whatever a dead run left, so one install at a
+time changes a prefix.
+
 1. **Link into a staging folder.** rattler links the verified archives (its
    extracted-package cache lives in ``CACHE/pkgs/``) into a sibling of the
-   prefix, ``.NAME.staging-XXXX``, with ``alternative_target_prefix`` set to
-   the final prefix so prefix placeholders and conda-meta name the real place.
-   For an existing environment the staging folder starts as a copy of it and
-   rattler turns that copy into the new environment (an update transaction).
+   prefix, ``.NAME.staging-PID-XXXX``, with ``alternative_target_prefix`` set
+   to the final prefix so prefix placeholders and conda-meta name the real
+   place. For an existing environment the staging folder starts as a copy of
+   it and rattler turns that copy into the new environment (an update
+   transaction). A new prefix gets the mode ``mkdir`` would give it (0755 under
+   umask 022); root updating another user's environment gives the new tree
+   that user's ownership.
 2. **Swap.** A new prefix (absent, or an empty folder) is one ``rename`` of
    the staging folder. An existing prefix is renamed aside
-   (``.NAME.old-XXXX``), the staging folder renamed into place, and the old
-   one deleted; if the second rename fails, the first is undone.
+   (``.NAME.old-PID-XXXX``), the staging folder renamed into place, and the
+   old one deleted; if the second rename fails, the first is undone. A journal
+   written before the renames lets the next run resolve a kill between them,
+   and SIGINT/SIGTERM wait until both renames are done.
 
 So the prefix is either the complete new environment or exactly as it was: a
-failure before the swap only deletes the staging folder. The price is disk
-space: updating an environment copies it once.
+failure before the swap only deletes the staging folder (again if rattler
+writes into it after failing). A kill that skips that cleanup leaves the
+staging folder to the next run, which removes it. The price is disk space:
+updating an environment copies it once, and a full disk stops that copy at its
+first failed file with an error saying so.
 
 ``conda-meta/*.json`` records are rattler's (read by conda's ``PrefixData``),
 with ``url``/``channel``/``md5`` set from the lock and the URL actually used;
@@ -24,17 +36,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.errors import InstallError
+from conda_torch_plugin.install._journal import (
+    backup_path,
+    begin_swap,
+    end_swap,
+    remove_tree,
+    staging_stem,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from conda_torch_plugin.install.model import InstallPlan, InstallProgress, PlannedPackage
 
@@ -45,16 +66,24 @@ def transaction(
     progress: InstallProgress | None,
     command: str | None,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Build the new environment in a staging folder and swap it into place.
+
+    Call with the prefix lock held (``_prefix_lock``) and ``plan.mode`` decided
+    under it. On any failure, an interrupt included, the staging folder is
+    removed and the prefix is as it was.
+    """
     prefix = plan.prefix
-    prefix.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{prefix.name}.staging-", dir=prefix.parent))
+    try:
+        staging = _make_staging(prefix)
+    except OSError as error:
+        raise _os_error(error, prefix, "could not create a staging folder beside") from error
     try:
         before: set[str] = set()
         had_cachedir_tag = False
         if plan.mode == "update":
             if progress is not None:
                 progress.step(f"Copying {prefix} to a staging folder")
-            shutil.copytree(prefix, staging, symlinks=True, dirs_exist_ok=True)
+            _copy_prefix(prefix, staging)
             before = _meta_dists(staging)
             had_cachedir_tag = (staging / "CACHEDIR.TAG").exists()
         if progress is not None:
@@ -70,11 +99,142 @@ def transaction(
         installed = tuple(sorted(after - before))
         removed = tuple(sorted(before - after))
         _append_history(staging, plan, installed, removed, command)
+        _keep_owner(prefix, staging)
         _swap(staging, prefix, plan.mode)
+    except OSError as error:
+        remove_tree(staging)
+        raise _os_error(error, prefix, "could not install into") from error
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_tree(staging)
         raise
     return installed, removed
+
+
+def _make_staging(prefix: Path) -> Path:
+    """A staging folder beside the prefix, with the mode (and owner) the prefix will have.
+
+    ``mkdtemp`` makes a 0700 folder; the new prefix gets what ``mkdir`` gives
+    under the current umask (0755 under umask 022), or the mode of the empty
+    folder it replaces. An update copies the old prefix's mode with the copy.
+    """
+    staging = Path(tempfile.mkdtemp(prefix=staging_stem(prefix), dir=prefix.parent))
+    try:  # an interrupt may come right after mkdtemp, too
+        try:
+            existing = prefix.stat()
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(staging, 0o777 & ~umask)
+        else:
+            os.chmod(staging, stat.S_IMODE(existing.st_mode))
+    except BaseException:
+        remove_tree(staging)
+        raise
+    return staging
+
+
+def _copy_prefix(prefix: Path, staging: Path) -> None:
+    """Copy the environment into the staging folder; a full disk stops the copy at once."""
+    try:
+        shutil.copytree(
+            prefix, staging, symlinks=True, dirs_exist_ok=True, copy_function=_copy_file
+        )
+    except _DiskFull as full:
+        raise _disk_full(prefix, full.error) from full.error
+    except shutil.Error as error:
+        # copytree collects (source, destination, reason) for every file it could not copy.
+        failures = [e for e in error.args[0] if isinstance(e, tuple) and len(e) == 3]
+        if any(_DISK_FULL_TEXT in str(reason) for _, _, reason in failures):
+            raise _disk_full(prefix, None) from error
+        first = f"{failures[0][0]}: {failures[0][2]}" if failures else str(error)
+        raise InstallError(
+            f"could not copy {prefix} to a staging folder for the update "
+            f"({len(failures)} files failed; the first: {first})",
+            hints=[
+                "the environment was left as it was",
+                "check that every file in the environment is readable, then run the command again",
+            ],
+        ) from error
+
+
+class _DiskFull(Exception):
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+_DISK_FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_DISK_FULL_TEXT = f"[Errno {errno.ENOSPC}]"
+
+
+def _copy_file(src: str, dst: str, *, follow_symlinks: bool = True) -> object:
+    # copytree records an OSError and goes on with the next file; on a full disk every
+    # further file fails too, so this one is raised as something copytree does not catch.
+    try:
+        return shutil.copy2(src, dst, follow_symlinks=follow_symlinks)
+    except OSError as error:
+        if error.errno in _DISK_FULL_ERRNOS:
+            raise _DiskFull(error) from error
+        raise
+
+
+def _disk_full(prefix: Path, error: OSError | None) -> InstallError:
+    size = _tree_size(prefix)
+    need = f" (about {size / 2**20:,.0f} MiB)" if size else ""
+    return InstallError(
+        f"the disk is full: there is no room beside {prefix} for the copy an update needs"
+        + (f" ({error.strerror})" if error is not None and error.strerror else ""),
+        hints=[
+            "the environment was left as it was",
+            f"free space on the filesystem of {prefix.parent}: an update needs room for a "
+            f"second copy of the environment{need}, then run the command again",
+        ],
+    )
+
+
+def _tree_size(root: Path) -> int:
+    total = 0
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(folder, name)).st_size
+    return total
+
+
+def _os_error(error: OSError, prefix: Path, doing: str) -> InstallError:
+    """A filesystem failure of the transaction as an error a user can act on."""
+    if error.errno in _DISK_FULL_ERRNOS:
+        return InstallError(
+            f"the disk is full: {doing} {prefix} failed ({error.strerror})",
+            hints=["the environment was left as it was", f"free space on {prefix.parent}"],
+        )
+    where = f": {error.filename}" if error.filename else ""
+    return InstallError(
+        f"{doing} {prefix}: {error.strerror or error}{where}",
+        hints=["the environment was left as it was"],
+    )
+
+
+def _keep_owner(prefix: Path, staging: Path) -> None:
+    """Root updating another user's environment leaves it that user's (files and folder).
+
+    conda, run with sudo on a user's environment, leaves files owned by root that
+    the user can no longer change or remove; here the environment keeps the owner
+    (and group) of the folder it replaces, new files included.
+    """
+    if os.name == "nt" or os.geteuid() != 0:
+        return
+    try:
+        owner = prefix.stat()
+    except OSError:
+        return  # a new prefix: owned by whoever creates it, as with mkdir
+    if (owner.st_uid, owner.st_gid) == (0, 0):
+        return
+    uid, gid = owner.st_uid, owner.st_gid
+    os.lchown(staging, uid, gid)
+    for folder, dirs, files in os.walk(staging):
+        for name in (*dirs, *files):
+            os.lchown(os.path.join(folder, name), uid, gid)
 
 
 async def _link(
@@ -237,25 +397,79 @@ def _append_history(
 
 
 def _swap(staging: Path, prefix: Path, mode: str) -> None:
-    if mode == "create":
-        # rename(2) replaces an empty folder on POSIX (and fails if it gained files meanwhile);
-        # Windows' rename does not replace folders, so the empty one goes first there.
+    """Rename the staging folder into place (see ``_journal`` for a kill at any instant)."""
+    with _signals_deferred():
+        if mode == "create":
+            # rename(2) replaces an empty folder on POSIX (and fails if it gained files
+            # meanwhile); Windows' rename does not replace folders, so the empty one goes first.
+            try:
+                if os.name == "nt" and prefix.is_dir():
+                    prefix.rmdir()
+                os.rename(staging, prefix)
+            except OSError as error:
+                raise _rename_error(error, prefix) from error
+            return
+        backup = backup_path(prefix)
+        begin_swap(prefix, staging, backup)
         try:
-            if os.name == "nt" and prefix.is_dir():
-                prefix.rmdir()
-            os.rename(staging, prefix)
+            os.rename(prefix, backup)
         except OSError as error:
-            raise InstallError(
-                f"could not move the new environment into {prefix}: {error}",
-                hints=["the folder was left as it was"],
-            ) from error
+            end_swap(prefix)
+            raise _rename_error(error, prefix) from error
+        try:
+            os.rename(staging, prefix)
+        except BaseException as error:
+            os.rename(backup, prefix)
+            end_swap(prefix)
+            if isinstance(error, OSError):
+                raise _rename_error(error, prefix) from error
+            raise
+    remove_tree(backup)
+    end_swap(prefix)
+
+
+def _rename_error(error: OSError, prefix: Path) -> InstallError:
+    if error.errno in (errno.EBUSY, errno.EXDEV) or os.path.ismount(prefix):
+        return InstallError(
+            f"could not move the new environment into {prefix}: it is a mount point "
+            f"({error.strerror}), and the environment is replaced by renaming folders",
+            hints=[
+                "the folder was left as it was",
+                f"install into a folder inside it instead, e.g. -p {prefix / 'env'}",
+            ],
+        )
+    return InstallError(
+        f"could not move the new environment into {prefix}: {error.strerror or error}",
+        hints=["the folder was left as it was"],
+    )
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM back during the renames; they act right after.
+
+    An interrupt between the two renames would leave no prefix until the next run
+    recovers it; deferring it keeps even this run whole-or-untouched.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
         return
-    backup = Path(tempfile.mkdtemp(prefix=f".{prefix.name}.old-", dir=prefix.parent))
-    os.rmdir(backup)
-    os.rename(prefix, backup)
+    received: list[int] = []
+    wanted = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: received.append(signum)) for sig in wanted
+    }
     try:
-        os.rename(staging, prefix)
-    except BaseException:
-        os.rename(backup, prefix)
-        raise
-    shutil.rmtree(backup, ignore_errors=True)
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        for signum in received:
+            handler = previous[signal.Signals(signum)]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(signum)
