@@ -195,7 +195,7 @@ def test_fifo_as_lock_file(tmp_path: Path, fifo, verb: str) -> None:
             ["['numpy']", "evil-1-0.json", "FIFO"],
         ),
         (
-            "from conda_torch_plugin.install._plan import installed_packages\n"
+            "from conda_torch_plugin.install._workflow import installed_packages\n"
             "print(sorted(installed_packages(prefix)))\n",
             ["['numpy']"],
         ),

@@ -10,9 +10,9 @@ one-line fix. One module per question:
   and the recipes' guards (``mkl<2024.1``);
 - ``_companions``: torchvision/torchaudio: same flavour, same CUDA, the
   versions the recipes pair, the same channel;
-- ``_machine``: the driver's CUDA against the build's (minor-version
+- ``_machine_fit``: the driver's CUDA against the build's (minor-version
   compatibility is a warning) and every GPU against the build's arch list,
-  with the rules ``machine_check`` shares with install;
+  with the rules ``machine.check`` shares with install;
 - ``_pip``: a pip-installed torch that shadows conda's (site-packages metadata
   no conda record owns, or the user site-packages, which Python searches first);
 - ``_probe`` and ``_runtime`` (``run_python``): the environment's own python
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from conda_torch_plugin.compat import current_platform
 from conda_torch_plugin.doctor._companions import check_companions
-from conda_torch_plugin.doctor._machine import prefix_machine_findings
+from conda_torch_plugin.doctor._machine_fit import prefix_machine_findings
 from conda_torch_plugin.doctor._markers import check_guards, check_pytorch
 from conda_torch_plugin.doctor._pip import check_pip_shadowing
 from conda_torch_plugin.doctor._prefix import InstalledRecord, environment_flavour, read_records

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.compat import how_runs
-from conda_torch_plugin.doctor._machine import uncovered_fix
+from conda_torch_plugin.doctor._machine_fit import uncovered_fix
 from conda_torch_plugin.doctor._prefix import public_version, python_path, reinstall_command
 from conda_torch_plugin.doctor._report import Finding
 from conda_torch_plugin.flavour import major_minor

@@ -2,11 +2,11 @@
 
 One module per stage, each with its own docstring:
 
-- ``_machine``: ``check_machine`` / ``MachineCheck``: the lock's platform and
-  torch flavour against this machine (the rules are ``machine_check``'s, shared
+- ``_lock_check``: ``check_machine`` / ``MachineCheck``: the lock's platform and
+  torch flavour against this machine (the rules are ``machine.check``'s, shared
   with the doctor). Pure; the CLI refuses on its errors unless ``--force``.
 - ``model``: the types below (``InstallPlan``, ``PlannedPackage``, ``InstallResult``).
-- ``_plan``: ``prepare_install`` (what would be installed, from where, how much
+- ``_workflow``: ``prepare_install`` (what would be installed, from where, how much
   to download; changes nothing) and ``install_from_lock`` (does it).
 - ``_fetch``: URL rewriting for ``--channel-alias`` mirrors, sizes, the
   download cache, and the sha256 (else md5) check of every archive against
@@ -35,8 +35,8 @@ from conda_torch_plugin.install._fetch import (
     rewrite_lock,
     rewrite_url,
 )
-from conda_torch_plugin.install._machine import LockRemedies, MachineCheck, check_machine
-from conda_torch_plugin.install._plan import (
+from conda_torch_plugin.install._lock_check import LockRemedies, MachineCheck, check_machine
+from conda_torch_plugin.install._workflow import (
     CACHE_VARIABLE,
     default_cache_dir,
     install_from_lock,

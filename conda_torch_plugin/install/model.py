@@ -2,7 +2,7 @@
 what an update changes (``Change``), what was done (``InstallResult``), and the
 progress callbacks the CLI passes in (``InstallProgress``).
 
-They live below the stages that use them (``_plan``, ``_fetch``,
+They live below the stages that use them (``_workflow``, ``_fetch``,
 ``_transaction``) so that imports point one way.
 """
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conda_torch_plugin.doctor._machine import PrefixRemedies
+from conda_torch_plugin.doctor._machine_fit import PrefixRemedies
 from conda_torch_plugin.flavour import Flavour
 from conda_torch_plugin.install import LockRemedies
 from conda_torch_plugin.machine.check import machine_findings, needs_conda_forge

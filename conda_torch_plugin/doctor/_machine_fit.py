@@ -1,6 +1,6 @@
 """Can this machine run the environment: the driver's CUDA, and every GPU against the arch list.
 
-The rules and their findings are ``machine_check``'s, shared with install;
+The rules and their findings are ``machine.check``'s, shared with install;
 this module decides whether this machine can be checked at all (a detection,
 an environment of this machine's platform) and names the doctor's remedies:
 recreate the environment. A CUDA environment on a machine without a driver

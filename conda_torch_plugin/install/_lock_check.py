@@ -3,7 +3,7 @@
 The lock's side is here: the platform must be in the lock, and the torch
 build's flavour is read from its packages. The machine's side (driver CUDA vs
 the locked CUDA, minor-version compatibility, GPU coverage) is
-``machine_check``'s, shared with the doctor. Install refuses a CUDA build on a
+``machine.check``'s, shared with the doctor. Install refuses a CUDA build on a
 machine without a driver (the doctor only warns about one already installed),
 and its fixes re-plan the lock rather than recreate an environment.
 """
