@@ -10,7 +10,7 @@ the three platforms and reports, as medians of --runs fresh processes:
 - wall time of the ``conda-torch-env lock`` command (a subprocess, as a user runs it);
 - the time inside the bare rattler ``solve()`` calls of that run (the command reports
   it): the floor no lock command can beat, and the ratio to it;
-- the same solve made by calling ``solve.solve_platforms`` directly in a fresh
+- the same solve made by calling ``lock.rattler.solve_platforms`` directly in a fresh
   process: its solve time and its whole process wall time (interpreter + imports +
   solve), the floor for any *command*;
 - import overhead: a bare interpreter, ``import rattler``, everything the lock imports;
@@ -70,8 +70,8 @@ DIRECT_SOLVE = """
 import json, sys, time
 from pathlib import Path
 from conda_torch_plugin.channels import resolve_channels
-from conda_torch_plugin.envspec import read_environment, read_virtual_packages
-from conda_torch_plugin.solve import solve_platforms, virtual_packages_for
+from conda_torch_plugin.condalock.envspec import read_environment, read_virtual_packages
+from conda_torch_plugin.lock.rattler import solve_platforms, solve_virtual_packages
 env, vp, alias = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 spec = read_environment(env)
 vps = read_virtual_packages(vp)
@@ -80,7 +80,7 @@ started = time.perf_counter()
 result = solve_platforms(
     resolve_channels(spec.channels, alias),
     {p: spec.dependencies[p] for p in platforms},
-    {p: virtual_packages_for(p, vps) for p in platforms},
+    {p: solve_virtual_packages(p, vps) for p in platforms},
 )
 print(json.dumps({"solve_seconds": result.solve_seconds,
                   "call_seconds": time.perf_counter() - started,
@@ -91,8 +91,9 @@ print(json.dumps({"solve_seconds": result.solve_seconds,
 # layout _yaml_reader.fast_load_lines reads), building the CLI parser as the command does.
 LOCK_IMPORTS = (
     "from conda_torch_plugin.cli import build_parser; build_parser(); "
-    "import conda_torch_plugin.lock, conda_torch_plugin.solve, conda_torch_plugin.envspec, "
-    "conda_torch_plugin.content_hash, conda_torch_plugin.lockfile, conda_torch_plugin.explicit, "
+    "import conda_torch_plugin.lock, conda_torch_plugin.lock.rattler, "
+    "conda_torch_plugin.condalock.envspec, conda_torch_plugin.condalock.content_hash, "
+    "conda_torch_plugin.condalock.lockfile, conda_torch_plugin.condalock.explicit, "
     "conda_torch_plugin.flavour, conda_torch_plugin.atomic, asyncio, rattler"
 )
 

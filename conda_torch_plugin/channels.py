@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from conda_torch_plugin.condalock.lockfile import strip_credentials
 from conda_torch_plugin.errors import LockError, UsageError
-from conda_torch_plugin.lockfile import strip_credentials
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

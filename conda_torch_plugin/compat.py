@@ -20,16 +20,32 @@ Versions are compared numerically field by field, so ``"12.10" > "12.9"`` and
 
 from __future__ import annotations
 
-import platform as _platform
 import re
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from conda_torch_plugin.recipes import ArchList, Recipes
+
+class ArchCode(Protocol):
+    """The GPU code of a build (``recipes.ArchCode``): cubins and PTX per capability."""
+
+    @property
+    def sass(self) -> tuple[str, ...]: ...
+
+    @property
+    def ptx(self) -> tuple[str, ...]: ...
+
+
+class DriverTable(Protocol):
+    """NVIDIA's driver minimums (``recipes.Recipes``): Table 3 and Table 2."""
+
+    def min_driver(self, cuda: str, platform: str) -> str | None: ...
+
+    def minor_compat_driver(self, cuda_major: int, platform: str) -> str | None: ...
+
 
 FULL = "full"
 MINOR_COMPAT = "minor-compat"
@@ -44,6 +60,8 @@ _PLATFORM_OS = {
     "osx-arm64": "osx",
 }
 _OS_LABEL = {"linux": "Linux", "windows": "Windows"}
+# The oldest macOS PyTorch's macOS builds support: the __osx a lock assumes.
+OSX_MINIMUM = {"osx-arm64": "11.0", "osx-64": "10.15"}
 _CC = re.compile(r"^(\d+)\.(\d+)(a?)$")
 
 
@@ -90,6 +108,8 @@ def is_osx(platform: str) -> bool:
 
 def current_platform(system: str | None = None, machine: str | None = None) -> str | None:
     """This machine's conda platform (``linux-64``, ``win-64``, ``osx-arm64``, ...), or None."""
+    import platform as _platform  # here, not at the top: the CLI parser imports this module
+
     system = sys.platform if system is None else system
     machine = (_platform.machine() if machine is None else machine).lower()
     arch = {
@@ -162,12 +182,12 @@ def how_runs(sass: Iterable[str], ptx: Iterable[str], cc: str, *, jit: bool = Tr
     return None
 
 
-def runs_on(arch_list: ArchList, cc: str, *, jit: bool = True) -> bool:
+def runs_on(arch_list: ArchCode, cc: str, *, jit: bool = True) -> bool:
     return how_runs(arch_list.sass, arch_list.ptx, cc, jit=jit) is not None
 
 
 def uncovered(
-    arch_list: ArchList, gpu_archs: Iterable[str], *, jit: bool = True
+    arch_list: ArchCode, gpu_archs: Iterable[str], *, jit: bool = True
 ) -> tuple[str, ...]:
     """The capabilities in ``gpu_archs`` that the build cannot run on (in order, no repeats)."""
     missing: list[str] = []
@@ -177,12 +197,7 @@ def uncovered(
     return tuple(missing)
 
 
-def covers(arch_list: ArchList, gpu_archs: Iterable[str], *, jit: bool = True) -> bool:
-    """True when the build runs on every GPU in ``gpu_archs``."""
-    return not uncovered(arch_list, gpu_archs, jit=jit)
-
-
-def describe_archs(arch_list: ArchList) -> str:
+def describe_archs(arch_list: ArchCode) -> str:
     """``"sm_50 ... sm_90"`` style summary: every cubin, then ``+PTX compute_XY``."""
     parts = [sm_name(a) for a in arch_list.sass]
     parts += [f"compute_{''.join(p.split('.'))} PTX" for p in arch_list.ptx]
@@ -216,7 +231,7 @@ def check_cuda(
     driver_cuda: str | None,
     driver: str | None,
     platform: str,
-    recipes: Recipes,
+    recipes: DriverTable,
 ) -> CudaCheck:
     """Apply policy rule 1 to one CUDA build on one platform.
 
@@ -276,14 +291,9 @@ def check_cuda(
     )
 
 
-def _needs_driver(cuda: str, platform: str, recipes: Recipes) -> str:
+def _needs_driver(cuda: str, platform: str, recipes: DriverTable) -> str:
     minimum = recipes.min_driver(cuda, platform)
     return f" (driver >= {minimum} on {os_label(platform)})" if minimum else ""
-
-
-def max_cuda_for_driver(driver: str, platform: str, recipes: Recipes) -> str | None:
-    """The newest CUDA whose toolkit driver minimum (Table 3) ``driver`` meets, or None."""
-    return recipes.max_cuda_for_driver(driver, platform)
 
 
 def highest_at_most(versions: Sequence[str], limit: str) -> str | None:

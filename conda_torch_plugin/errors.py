@@ -7,10 +7,24 @@ stderr with a non-zero exit status, never as a traceback.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from conda_torch_plugin.findings import Finding
+
+# Why no plan fits: the kind of failure, for scripts (``--json``) and callers.
+PlanFailure = Literal[
+    "no-release",  # nothing matches --pytorch
+    "no-platform",  # no build for the platform
+    "no-python",  # no build for the Python asked for
+    "gpu",  # a GPU no build covers
+    "cuda",  # the driver is too old for every build
+    "mixed",  # no build both runs with the driver and covers the GPUs
+    "cuda-unknown",  # GPUs given without the driver's CUDA version
+    "secondary-platform",  # another platform of the request has no build of the release
+]
 
 
 class TorchEnvError(Exception):
@@ -30,8 +44,20 @@ class TorchEnvError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def details(self) -> dict[str, object]:
+        """The typed fields of a subclass, for ``--json`` (empty here)."""
+        return {}
+
     def to_dict(self) -> dict[str, object]:
-        return {"error": type(self).__name__, "message": self.message, "hints": list(self.hints)}
+        data: dict[str, object] = {
+            "error": type(self).__name__,
+            "message": self.message,
+            "hints": list(self.hints),
+        }
+        details = self.details()
+        if details:
+            data["details"] = details
+        return data
 
 
 class UsageError(TorchEnvError):
@@ -52,9 +78,41 @@ class Declined(TorchEnvError):
 class RecipeError(TorchEnvError):
     """A recipes/ data file is missing, malformed or fails its schema."""
 
+    def __init__(
+        self,
+        message: str,
+        *,
+        hints: Iterable[str] = (),
+        file: str | None = None,
+        where: str | None = None,
+    ) -> None:
+        super().__init__(message, hints=hints)
+        self.file = file  # "conda-forge.json"
+        self.where = where  # "releases[3] (pytorch 2.9.1)"
+
+    def details(self) -> dict[str, object]:
+        return {"file": self.file, "where": self.where} if self.file else {}
+
 
 class PlanError(TorchEnvError):
     """No release/build satisfies the request on the target machine."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hints: Iterable[str] = (),
+        failures: Iterable[PlanFailure] = (),
+        gpus: Iterable[str] = (),
+    ) -> None:
+        super().__init__(message, hints=hints)
+        self.failures = tuple(dict.fromkeys(failures))  # why each source had nothing
+        self.gpus = tuple(gpus)  # compute capabilities no build covers
+
+    def details(self) -> dict[str, object]:
+        if not (self.failures or self.gpus):
+            return {}
+        return {"failures": list(self.failures), "gpus": list(self.gpus)}
 
 
 class EnvFileError(TorchEnvError):
@@ -75,3 +133,20 @@ class InstallError(TorchEnvError):
 
 class IncompatibleMachine(InstallError):
     """The lock holds builds this machine cannot run (``--force`` overrides)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hints: Iterable[str] = (),
+        platform: str | None = None,
+        findings: Iterable[Finding] = (),
+    ) -> None:
+        super().__init__(message, hints=hints)
+        self.platform = platform
+        self.findings = tuple(findings)  # the error findings that refused the install
+
+    def details(self) -> dict[str, object]:
+        if not self.findings:
+            return {}
+        return {"platform": self.platform, "findings": [f.to_dict() for f in self.findings]}

@@ -9,15 +9,17 @@ identifier for the verdict ("driver-too-old") where scripts may branch on it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-SEVERITIES = ("ok", "info", "warning", "error")
+Severity = Literal["ok", "info", "warning", "error"]
+SEVERITIES: tuple[Severity, ...] = ("ok", "info", "warning", "error")
 
 
 @dataclass(frozen=True)
 class Finding:
     """One verdict. ``fix`` is a one-line remedy (None when there is nothing to fix)."""
 
-    severity: str  # "ok" | "info" | "warning" | "error"
+    severity: Severity
     message: str
     fix: str | None = None
     check: str = ""  # what was checked: "pytorch", "torchvision", "driver", "gpu", "pip", "run"...

@@ -14,7 +14,8 @@ markers                ``pytorch-mutex 1.0 cuda|cpu``,        ``cuda-version X.Y
                        ``pytorch-cuda X.Y``, ``cpuonly``
 =====================  =====================================  ==================================
 
-Older spellings are recognised too: ``py3.7_cuda10.2.89_cudnn7.6.5_0``,
+Each source module (``sources/``) knows its own spelling; this module asks them in
+turn. Older spellings are recognised too: ``py3.7_cuda10.2.89_cudnn7.6.5_0``,
 ``py36_cu92`` and conda-forge's ``cuda112py39h..._0``. Anything else is
 ``compute="unknown"``; callers report that rather than guess.
 """
@@ -22,74 +23,29 @@ Older spellings are recognised too: ``py3.7_cuda10.2.89_cudnn7.6.5_0``,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from conda_torch_plugin.sources import SOURCES
+from conda_torch_plugin.sources.base import (
+    UNKNOWN,
+    Flavour,
+    digits_to_version,
+    major_minor,
+    version_key,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from conda_torch_plugin.lockfile import LockedPackage
+    from conda_torch_plugin.condalock.lockfile import LockedPackage
 
 TORCH_NAMES = ("pytorch", "libtorch", "pytorch-gpu", "pytorch-cpu")
 COMPANION_NAMES = ("torchvision", "torchaudio")
 
-# pytorch channel, pytorch itself.
-_PT_CUDA = re.compile(r"^py\d+\.\d+_cuda(\d+)\.(\d+)(?:\.\d+)*_cudnn[\d.]+_\d+$")
-_PT_CPU = re.compile(r"^py\d+\.\d+_cpu_\d+$")
-_PT_PLAIN = re.compile(r"^py\d+\.\d+_\d+$")  # macOS builds carry no compute marker
-# pytorch channel, torchvision/torchaudio.
-_PT_COMPANION_CUDA = re.compile(r"^py\d+_cu(\d+)$")
-_PT_COMPANION_CPU = re.compile(r"^py\d+_cpu$")
-# conda-forge: "cuda129_mkl_py312_h.._302", "cuda129_py312h.._1", old "cuda112py39h.._0".
-_CF_CUDA = re.compile(r"^cuda(\d{2,3})(?:_|py)")
-_CF_CPU = re.compile(r"^cpu(?:_|py)")
 # anaconda defaults: "gpu_cuda121py312h..", "cpu_py311h.."; compute only, channel unknown.
 _DEFAULTS_CUDA = re.compile(r"^gpu_cuda(\d{2,3})")
 
-# Depends / lock-member versions that carry the CUDA version.
-_DEP_VERSION = re.compile(r"(\d+)\.(\d+)")
-
-
-@dataclass(frozen=True)
-class Flavour:
-    """The compute flavour of a torch build.
-
-    ``cuda`` is the CUDA version the build was compiled for ("12.4"); ``runtime_cuda``,
-    filled by ``lock_flavour`` only, is the CUDA toolkit version the environment's
-    runtime libraries pin (``pytorch-cuda`` / ``cuda-version``), which the driver
-    must also support and which can be newer than the build's on conda-forge.
-    """
-
-    compute: str  # "cuda" | "cpu" | "mps" | "unknown"
-    cuda: str | None
-    channel_style: str  # "pytorch" | "conda-forge" | "unknown"
-    runtime_cuda: str | None = None
-
-    @property
-    def label(self) -> str:
-        if self.compute == "cuda":
-            return f"CUDA {self.cuda}" if self.cuda else "CUDA"
-        return {"cpu": "CPU", "mps": "CPU/MPS"}.get(self.compute, "unknown")
-
-    @property
-    def required_cuda(self) -> str | None:
-        """The highest CUDA version the driver must support for this environment."""
-        versions = [v for v in (self.cuda, self.runtime_cuda) if v]
-        if self.compute != "cuda" or not versions:
-            return None
-        return max(versions, key=version_key)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "compute": self.compute,
-            "cuda": self.cuda,
-            "channel_style": self.channel_style,
-            "runtime_cuda": self.runtime_cuda,
-            "label": self.label,
-        }
-
-
-UNKNOWN = Flavour("unknown", None, "unknown")
+__all__ = ["UNKNOWN", "Flavour", "lock_flavour", "major_minor", "torch_flavour", "version_key"]
 
 
 def torch_flavour(
@@ -106,16 +62,10 @@ def torch_flavour(
     the pytorch channel's macOS builds are CPU builds that use MPS on Apple silicon.
     """
     name = name.lower()
-    if name == "pytorch-mutex":
-        if build in ("cuda", "cpu"):
-            return Flavour(build, None, "pytorch")
-        return UNKNOWN
-    if name == "cpuonly":
-        return Flavour("cpu", None, "pytorch")
-    if name == "pytorch-cuda":
-        return Flavour("cuda", major_minor(version), "pytorch")
-    if name == "cuda-version":
-        return Flavour("cuda", major_minor(version), "conda-forge")
+    for source in SOURCES.values():
+        marked = source.marker_flavour(name, version, build)
+        if marked is not None:
+            return marked
 
     flavour = _from_build(build)
     if flavour is None:
@@ -158,33 +108,22 @@ def lock_flavour(packages: Sequence[LockedPackage]) -> Flavour:
 
 
 def _from_build(build: str) -> Flavour | None:
-    if m := _PT_CUDA.match(build):
-        return Flavour("cuda", f"{int(m[1])}.{int(m[2])}", "pytorch")
-    if _PT_CPU.match(build) or _PT_PLAIN.match(build) or _PT_COMPANION_CPU.match(build):
-        return Flavour("cpu", None, "pytorch")
-    if m := _PT_COMPANION_CUDA.match(build):
-        return Flavour("cuda", _digits_to_version(m[1]), "pytorch")
-    if m := _CF_CUDA.match(build):
-        return Flavour("cuda", _digits_to_version(m[1]), "conda-forge")
-    if _CF_CPU.match(build):
-        return Flavour("cpu", None, "conda-forge")
+    for source in SOURCES.values():
+        flavour = source.build_flavour(build)
+        if flavour is not None:
+            return flavour
     if m := _DEFAULTS_CUDA.match(build):
-        return Flavour("cuda", _digits_to_version(m[1]), "unknown")
+        return Flavour("cuda", digits_to_version(m[1]), "unknown")
     return None
 
 
 def _from_depends(depends: Sequence[str]) -> Flavour | None:
     """Fallback for unfamiliar build strings: the markers a build depends on."""
     names = {_dep_name(d): d for d in depends}
-    if "pytorch-cuda" in names:
-        return Flavour("cuda", _dep_version(names["pytorch-cuda"]), "pytorch")
-    mutex = names.get("pytorch-mutex", "")
-    if mutex.endswith(" cuda"):
-        return Flavour("cuda", None, "pytorch")
-    if mutex.endswith(" cpu"):
-        return Flavour("cpu", None, "pytorch")
-    if "__cuda" in names or "cuda-version" in names:
-        return Flavour("cuda", _dep_version(names.get("cuda-version", "")), "conda-forge")
+    for source in SOURCES.values():
+        flavour = source.depends_flavour(names)
+        if flavour is not None:
+            return flavour
     return None
 
 
@@ -192,34 +131,12 @@ def _dep_name(dep: str) -> str:
     return dep.split()[0].lower() if dep.split() else ""
 
 
-def _dep_version(dep: str) -> str | None:
-    spec = dep.split(maxsplit=1)[1] if len(dep.split()) > 1 else ""
-    m = _DEP_VERSION.search(spec)
-    return f"{int(m[1])}.{int(m[2])}" if m else None
-
-
-def major_minor(version: str) -> str | None:
-    """'12.4.127' -> '12.4'; '3.12.7' -> '3.12'; None without a leading X.Y."""
-    m = _DEP_VERSION.match(version)
-    return f"{int(m[1])}.{int(m[2])}" if m else None
-
-
-def _digits_to_version(digits: str) -> str:
-    """ "124" -> "12.4", "92" -> "9.2", "130" -> "13.0": the last digit is the minor."""
-    return f"{int(digits[:-1])}.{digits[-1]}"
-
-
 def _is_apple_silicon(platform: str | None) -> bool:
     return platform == "osx-arm64"
 
 
 def _channel_style_from_url(url: str) -> str:
-    for style in ("pytorch", "conda-forge"):
+    for style in SOURCES:
         if f"/{style}/" in url:
             return style
     return "unknown"
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """'12.10' -> (12, 10): every run of digits, so versions compare numerically."""
-    return tuple(int(part) for part in re.findall(r"\d+", version))

@@ -10,7 +10,8 @@ Files are told apart by their ``schema`` field:
 * ``sources/1``: ``{"sources": {KEY: citation}}``.
 * ``cuda-drivers/1``: ``toolkit`` rows ``{cuda, row, linux, windows, source}``
   (Table 3, GA row of each CUDA minor; ``null`` = N/A) and ``minor_compat`` rows
-  ``{major, linux, windows, source}`` (Table 2).
+  ``{major, linux, windows, source}`` (Table 2), and ``minor_compat_source``: the
+  source keys of the minor-version compatibility rule itself.
 * ``releases/1`` (one file per channel): ``channel``, named ``arch_lists``
   (``{sass, ptx, source}``), ``releases`` (``{pytorch, torchvision, torchaudio,
   [torchaudio_platforms], python, cpu_platforms, cuda: [{cuda, archs: {platform:
@@ -34,13 +35,14 @@ from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin import compat
 from conda_torch_plugin.errors import RecipeError
+from conda_torch_plugin.sources import NAMES
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-    from importlib.resources.abc import Traversable
+    from importlib.abc import Traversable
 
 PLATFORMS = ("linux-64", "linux-aarch64", "linux-ppc64le", "win-64", "osx-64", "osx-arm64")
-CHANNELS = ("pytorch", "conda-forge")
+CHANNELS = NAMES  # one releases file per source (sources/)
 SCHEMAS = ("sources/1", "cuda-drivers/1", "releases/1")
 
 
@@ -150,6 +152,7 @@ class Recipes:
     drivers: tuple[DriverMinimum, ...] = ()  # oldest CUDA first
     minor_compat: tuple[MinorCompat, ...] = ()
     guards: tuple[Guard, ...] = ()
+    minor_compat_sources: tuple[str, ...] = ()  # behind the minor-version compatibility rule
 
     def releases_for(self, channel: str) -> tuple[Release, ...]:
         return tuple(r for r in self.releases if r.channel == channel)
@@ -245,10 +248,12 @@ def load_recipes_from(directory: Traversable | Path) -> Recipes:
     sources = _read_sources(*loaded["sources/1"][0])
     drivers: list[DriverMinimum] = []
     minor: list[MinorCompat] = []
+    rule_sources: tuple[str, ...] = ()
     for name, data in loaded["cuda-drivers/1"]:
-        d, m = _read_drivers(name, data, sources)
+        d, m, r = _read_drivers(name, data, sources)
         drivers += d
         minor += m
+        rule_sources += r
     releases: list[Release] = []
     guards: list[Guard] = []
     seen_channels: set[str] = set()
@@ -266,6 +271,7 @@ def load_recipes_from(directory: Traversable | Path) -> Recipes:
         drivers=tuple(sorted(drivers, key=lambda r: compat.version_tuple(r.cuda))),
         minor_compat=tuple(sorted(minor, key=lambda r: r.major)),
         guards=tuple(guards),
+        minor_compat_sources=rule_sources,
     )
 
 
@@ -286,6 +292,8 @@ def _error(file: str, where: str, problem: str) -> RecipeError:
             "recipes/ is data shipped with the package: fix that row (see its 'about'), "
             "or reinstall conda-torch-plugin"
         ],
+        file=file,
+        where=where,
     )
 
 
@@ -378,8 +386,12 @@ def _read_sources(file: str, data: dict[str, Any]) -> dict[str, str]:
 
 def _read_drivers(
     file: str, data: dict[str, Any], sources: Mapping[str, str]
-) -> tuple[list[DriverMinimum], list[MinorCompat]]:
+) -> tuple[list[DriverMinimum], list[MinorCompat], tuple[str, ...]]:
     top = _Row(file, "the file", data, sources)
+    rule = top.get("minor_compat_source", list, required=False)
+    rule_sources = (
+        _Row(file, "minor_compat_source", {"source": rule}, sources).source() if rule else ()
+    )
     drivers: list[DriverMinimum] = []
     for i, raw in enumerate(top.get("toolkit", list)):
         row = _Row(file, f"toolkit[{i}] (CUDA {_peek(raw, 'cuda')})", raw, sources)
@@ -400,7 +412,7 @@ def _read_drivers(
         if any(m.major == major for m in minor):
             raise row.fail(f"repeats CUDA major {major}")
         minor.append(MinorCompat(major, linux, windows, row.source(), row.note()))
-    return drivers, minor
+    return drivers, minor, rule_sources
 
 
 def _read_releases(

@@ -83,8 +83,8 @@ def test_how_runs(archs: ArchList, cc: str, jit: bool, expected: str | None) -> 
 
 
 def test_covers_needs_every_gpu() -> None:
-    assert compat.covers(CF_CU129, ["8.6", "12.0", "6.1"])
-    assert not compat.covers(CF_CU130, ["8.6", "6.1"])
+    assert not compat.uncovered(CF_CU129, ["8.6", "12.0", "6.1"])
+    assert compat.uncovered(CF_CU130, ["8.6", "6.1"])
     assert compat.uncovered(CF_CU130, ["6.1", "8.6", "6.1", "7.0"]) == ("6.1", "7.0")
 
 

@@ -14,9 +14,9 @@ from support.servers import basic_auth_handler, serve
 from support.trees import snapshot
 
 from conda_torch_plugin.compat import current_platform
-from conda_torch_plugin.detect import Detection, Gpu
+from conda_torch_plugin.condalock.lockfile import read_lockfile
 from conda_torch_plugin.doctor import diagnose
-from conda_torch_plugin.lockfile import read_lockfile
+from conda_torch_plugin.machine.model import Gpu, Machine
 from conda_torch_plugin.recipes import load_recipes
 
 # The test channels hold linux-64 packages only; create/install target this machine's platform.
@@ -69,7 +69,7 @@ def test_create_end_to_end(workdir, create):
     assert "pytorch-2.5.1-py3.12_cuda12.4_cudnn9.1.0_0" in installed
     assert 'cuda = "12.4"' in (prefix / "lib/python3.12/site-packages/torch/version.py").read_text()
     # The doctor finds nothing broken on the machine the environment was created for.
-    machine = Detection(
+    machine = Machine(
         "550.54.15", "12.4", "nvml", (Gpu(0, "NVIDIA RTX A6000", None, "8.6", 49140),)
     )
     # An empty user base: a torch in the developer's own ~/.local cannot change the verdict.

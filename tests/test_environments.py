@@ -69,7 +69,7 @@ def test_header_holds_the_command(name: str) -> None:
     if not path.exists():
         pytest.fail(f"environments/{name} is missing; python environments/regenerate.py {name}")
     from conda_torch_plugin.cli import build_parser
-    from conda_torch_plugin.cli.write import regenerate_command
+    from conda_torch_plugin.cli.write import write_command as regenerate_command
 
     args = build_parser().parse_args(["write", *regenerate.TARGETS[name]])
     assert path.read_text().splitlines()[1] == f"#   {regenerate_command(args)}"
@@ -82,14 +82,14 @@ def test_conda_lock_reads_the_plans_specs(name: str) -> None:
     from conda_lock.src_parser.environment_yaml import parse_environment_file
 
     from conda_torch_plugin.cli import build_parser
-    from conda_torch_plugin.cli._options import plan_request_from_args
+    from conda_torch_plugin.cli._options import plan_inputs_from_args
     from conda_torch_plugin.plan import make_plan
 
     path = ENVIRONMENTS / name / "environment.yml"
     if not path.exists():
         pytest.fail(f"environments/{name} is missing; python environments/regenerate.py {name}")
     plan = make_plan(
-        plan_request_from_args(build_parser().parse_args(["write", *regenerate.TARGETS[name]]))
+        *plan_inputs_from_args(build_parser().parse_args(["write", *regenerate.TARGETS[name]]))
     )
     platforms = [p.platform for p in plan.platforms]
     # No pip: section in these files, so conda-lock never reads the PyPI mapping.

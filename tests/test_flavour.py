@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from conda_torch_plugin.condalock.lockfile import LockedPackage
 from conda_torch_plugin.flavour import Flavour, lock_flavour, torch_flavour
-from conda_torch_plugin.lockfile import LockedPackage
 
 CASES = [
     # pytorch channel, pytorch

@@ -11,43 +11,23 @@ import json
 import subprocess
 import sys
 import textwrap
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
 HEAVY = ("pynvml", "rattler", "conda_lock", "ruamel", "pydantic")
 
-CORE_MODULES = (
-    "conda_torch_plugin",
-    "conda_torch_plugin.errors",
-    "conda_torch_plugin.detect",
-    "conda_torch_plugin.recipes",
-    "conda_torch_plugin.compat",
-    "conda_torch_plugin.plan",
-    "conda_torch_plugin._plan_search",
-    "conda_torch_plugin._plan_assembly",
-    "conda_torch_plugin.envfile",
-    "conda_torch_plugin._yaml_edit",
-    "conda_torch_plugin.envspec",
-    "conda_torch_plugin._condaspec",
-    "conda_torch_plugin._pipspec",
-    "conda_torch_plugin.content_hash",
-    "conda_torch_plugin.lockfile",
-    "conda_torch_plugin._yaml_writer",
-    "conda_torch_plugin._yaml_reader",
-    "conda_torch_plugin.explicit",
-    "conda_torch_plugin.channels",
-    "conda_torch_plugin.solve",
-    "conda_torch_plugin.lock",
-    "conda_torch_plugin.flavour",
-    "conda_torch_plugin.findings",
-    "conda_torch_plugin.machine_check",
-    "conda_torch_plugin.install",
-    "conda_torch_plugin.doctor",
-    "conda_torch_plugin.cli",
+# Every module of the package except the conda edge (plugin.py, _conda/) and __main__:
+# a new module is checked without being listed here.
+_PACKAGE = Path(__file__).resolve().parent.parent / "conda_torch_plugin"
+CORE_MODULES = tuple(
+    sorted(
+        ".".join(
+            ("conda_torch_plugin", *p.relative_to(_PACKAGE).with_suffix("").parts)
+        ).removesuffix(".__init__")
+        for p in _PACKAGE.rglob("*.py")
+        if p.name not in ("plugin.py", "__main__.py") and "_conda" not in p.parts
+    )
 )
 
 # A stand-in for conda's plugin API (conda is not installable from PyPI): the
@@ -188,8 +168,25 @@ def test_lock_and_plan_modules_do_not_import_conda_lock() -> None:
     result = _run(
         """
         import json, sys
-        import conda_torch_plugin.lock, conda_torch_plugin.lockfile, conda_torch_plugin.content_hash
+        import conda_torch_plugin.lock
+        import conda_torch_plugin.condalock.lockfile, conda_torch_plugin.condalock.content_hash
         print(json.dumps([m for m in sys.modules if m.startswith("conda_lock")]))
         """
     )
     assert result == []
+
+
+def test_reading_an_environment_without_pip_does_not_import_packaging(tmp_path: Path) -> None:
+    """pip requirements are parsed with packaging, imported only when a pip: section exists."""
+    env = tmp_path / "environment.yml"
+    env.write_text("channels: [conda-forge]\ndependencies:\n  - python=3.12\n  - numpy\n")
+    result = _run(
+        f"""
+        import json, sys
+        from pathlib import Path
+        from conda_torch_plugin.condalock.envspec import read_environment
+        before = read_environment(Path({str(env)!r}))
+        print(json.dumps("packaging" in sys.modules))
+        """
+    )
+    assert result is False

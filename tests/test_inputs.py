@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 import pytest
 from support.cli import run_main
 
-from conda_torch_plugin.envspec import read_environment, read_virtual_packages
+from conda_torch_plugin.condalock.envspec import read_environment, read_virtual_packages
+from conda_torch_plugin.condalock.lockfile import read_lockfile
 from conda_torch_plugin.errors import EnvFileError, LockError
 from conda_torch_plugin.inputs import ENVIRONMENT_FILE, LOCK_FILE, MiB
-from conda_torch_plugin.lockfile import read_lockfile
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -195,7 +195,7 @@ def test_fifo_as_lock_file(tmp_path: Path, fifo, verb: str) -> None:
             ["['numpy']", "evil-1-0.json", "FIFO"],
         ),
         (
-            "from conda_torch_plugin.install._plan import installed_packages\n"
+            "from conda_torch_plugin.install._workflow import installed_packages\n"
             "print(sorted(installed_packages(prefix)))\n",
             ["['numpy']"],
         ),

@@ -120,6 +120,8 @@ def test_a_broken_row_is_rejected_by_name(
     for text in in_message:
         assert text in caught.value.message
     assert caught.value.hints
+    assert caught.value.file == file  # typed fields: which file, which row
+    assert caught.value.where and caught.value.where in caught.value.message
 
 
 def test_a_file_that_is_not_json_is_named(tmp_path: Path) -> None:
@@ -393,3 +395,14 @@ def test_recipes_agree_with_real_pytorch_channel_repodata(recipes: Recipes) -> N
         assert companions[("torchvision", release.pytorch)] == {release.torchvision}
         assert companions[("torchaudio", release.pytorch)] == {release.torchaudio}
     assert checked == 5  # 1.13.0, 1.13.1, 2.0.0, 2.0.1, 2.1.0
+
+
+def test_the_minor_compat_rule_cites_defined_sources(tmp_path: Path) -> None:
+    assert load_recipes_from(RECIPES).minor_compat_sources == ("S16", "S17")
+    shutil.copytree(RECIPES, tmp_path / "recipes")
+    path = tmp_path / "recipes" / "cuda-drivers.json"
+    doc = json.loads(path.read_text())
+    doc["minor_compat_source"] = ["S999"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(RecipeError, match="minor_compat_source cites source key"):
+        load_recipes_from(tmp_path / "recipes")

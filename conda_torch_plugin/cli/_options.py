@@ -6,13 +6,15 @@ import re
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin.errors import UsageError
+from conda_torch_plugin.sources import AUTO, BASE_CHANNELS, SOURCE_CHOICES
 
 if TYPE_CHECKING:
     import argparse
 
+    from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.plan import PlanRequest
 
-PLATFORMS = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "osx-64")
+PLATFORM_CHOICES = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "osx-64")
 _VERSION_XY = re.compile(r"^\d+\.\d+$")
 # nvcc's spellings of a compute capability: 86, sm_86, sm_90a, compute_120, sm_100f.
 _COMPACT_ARCH = re.compile(
@@ -68,9 +70,10 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
         "--platform",
         dest="platforms",
         action="append",
-        choices=PLATFORMS,
+        choices=PLATFORM_CHOICES,
         metavar="PLATFORM",
-        help=f"target platform (repeatable; one of {', '.join(PLATFORMS)}); default: this one",
+        help=f"target platform (repeatable; one of {', '.join(PLATFORM_CHOICES)}); "
+        "default: this one",
     )
     group.add_argument(
         "--pytorch", metavar="SPEC", help="PyTorch version or range, e.g. 2.2 or '>=2.3'"
@@ -78,15 +81,15 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--python", metavar="X.Y", help="Python version (default: newest supported)")
     group.add_argument(
         "--source",
-        choices=("auto", "pytorch", "conda-forge"),
-        default="auto",
+        choices=SOURCE_CHOICES,
+        default=AUTO,
         help="where PyTorch comes from (default: auto = the pytorch+nvidia channels when they "
         "can serve the request, else conda-forge)",
     )
     group.add_argument(
         "--base-channel",
-        choices=("conda-forge", "defaults"),
-        default="conda-forge",
+        choices=BASE_CHANNELS,
+        default=BASE_CHANNELS[0],
         help="channel for everything outside the torch family (default: conda-forge)",
     )
 
@@ -102,23 +105,50 @@ def check_version_xy(value: str | None, flag: str) -> str | None:
     return value
 
 
-def plan_request_from_args(args: argparse.Namespace) -> PlanRequest:
-    """Detect this machine (unless the flags describe it) and build a PlanRequest."""
-    from conda_torch_plugin.plan import request_for_machine
+def plan_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Machine]:
+    """The PlanRequest the flags ask for and the machine to plan for.
+
+    This machine is detected unless ``--cpu`` is given or the flags describe it
+    completely (``--cuda`` and ``--gpu-arch``); ``--gpu-arch`` replaces the
+    detected GPUs, ``--driver`` the detected driver version and ``--cuda`` the
+    driver's CUDA version. Without ``--platform`` the plan is for this platform.
+    """
+    from conda_torch_plugin.compat import current_platform
+    from conda_torch_plugin.machine.model import with_flags
+    from conda_torch_plugin.plan import PlanRequest
 
     check_version_xy(args.cuda, "--cuda")
     check_version_xy(args.python, "--python")
-    return request_for_machine(
+    here = current_platform()
+    platforms = tuple(args.platforms or ())
+    if not platforms:
+        if here is None:
+            raise UsageError(
+                "this machine's conda platform is not one PyTorch is built for",
+                hints=["name the target with --platform (linux-64, win-64, osx-arm64, ...)"],
+            )
+        platforms = (here,)
+    detected = None
+    if not args.cpu and not (args.cuda and args.gpu_arch):
+        from conda_torch_plugin.machine.detect import detect
+
+        detected = detect(cuda_override=args.cuda)
+    machine = with_flags(
+        detected,
+        platform=here,
         cuda=args.cuda,
-        cpu=args.cpu,
-        gpu_archs=tuple(args.gpu_arch),
         driver=args.driver,
-        platforms=tuple(args.platforms or ()),
+        gpu_archs=tuple(args.gpu_arch),
+    )
+    request = PlanRequest(
+        platforms=platforms,
+        cpu=args.cpu,
         pytorch=args.pytorch,
         python=args.python,
         source=args.source,
         base_channel=args.base_channel,
     )
+    return request, machine
 
 
 def add_prefix_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -134,3 +164,23 @@ def add_channel_alias(parser: argparse.ArgumentParser) -> None:
         help="serve channel names from URL/NAME (a mirror, or a file:// tree); "
         "inside conda, conda's channel_alias/custom_channels are the default",
     )
+
+
+def mirror_from_args(args: argparse.Namespace) -> tuple[str | None, dict[str, str] | None]:
+    """(channel alias, custom channels) for every verb that reads channels.
+
+    ``--channel-alias``, else, inside conda, conda's ``channel_alias`` (when not
+    the public default) and ``custom_channels``; outside conda, neither (None).
+    """
+    from conda_torch_plugin.channels import DEFAULT_CHANNEL_ALIAS, normalize_alias
+
+    if args.channel_alias:
+        return normalize_alias(args.channel_alias), None
+    if not getattr(args, "inside_conda", False):
+        return None, None
+    from conda_torch_plugin._conda import settings
+
+    alias = settings.channel_alias()
+    if alias and alias.rstrip("/") == DEFAULT_CHANNEL_ALIAS:
+        alias = None
+    return alias, settings.custom_channels() or None

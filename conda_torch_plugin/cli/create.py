@@ -15,7 +15,6 @@ winning over detection, just as they do for the plan.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,12 +30,11 @@ from conda_torch_plugin.cli.write import DEFAULT_FILE
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterator, Sequence
 
-    from conda_torch_plugin.detect import Detection
+    from conda_torch_plugin.condalock.lockfile import LockFile
     from conda_torch_plugin.install import MachineCheck
-    from conda_torch_plugin.lockfile import LockFile
-    from conda_torch_plugin.plan import Plan, PlanRequest
+    from conda_torch_plugin.machine.model import Machine
+    from conda_torch_plugin.plan import PlanRequest
     from conda_torch_plugin.recipes import Recipes
 
 HELP = "detect, plan, write environment.yml, lock and install an environment in one go"
@@ -82,21 +80,26 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from conda_torch_plugin.cli._options import plan_request_from_args
+    from conda_torch_plugin.cli._options import mirror_from_args, plan_inputs_from_args
     from conda_torch_plugin.cli.install import (
         InstallBar,
         confirm,
         install_and_report,
-        mirror_from_args,
         platform_for,
         print_dry_run,
         render_install_plan,
         target_from_args,
     )
-    from conda_torch_plugin.cli.write import plan_summary
-    from conda_torch_plugin.errors import UsageError
+    from conda_torch_plugin.cli.write import plan_summary, write_command
+    from conda_torch_plugin.create import (
+        check_installable,
+        created_files,
+        preview,
+        restored_on_failure,
+        write_and_lock,
+    )
     from conda_torch_plugin.install import check_machine, prefix_mode, prepare_install
-    from conda_torch_plugin.lock import default_lockfile
+    from conda_torch_plugin.lock import default_lockfile, regenerate_command
     from conda_torch_plugin.plan import make_plan
     from conda_torch_plugin.recipes import load_recipes
 
@@ -104,23 +107,24 @@ def execute(args: argparse.Namespace) -> int:
     target = target_from_args(args)
     prefix_mode(target.prefix)  # refuse a folder that is not an environment before any work
     recipes = load_recipes()
-    request = plan_request_from_args(args)
-    plan = make_plan(request, recipes)
+    request, machine = plan_inputs_from_args(args)
+    plan = make_plan(request, machine, recipes)
     platform = platform_for(None)
-    planned = [p.platform for p in plan.platforms] or list(request.platforms)
-    if platform not in planned:
-        raise UsageError(
-            f"create installs for this machine ({platform}), which is not among the planned "
-            f"platforms ({', '.join(planned)})",
-            hints=[
-                f"add --platform {platform}, or use `conda torch-env write` and "
-                "`conda torch-env lock` to lock for other machines only"
-            ],
-        )
+    check_installable(plan, platform)
     env_path = Path(args.file)
     lock_path = Path(args.lockfile) if args.lockfile else default_lockfile(env_path)
     alias, custom = mirror_from_args(args)
-    machine = detection_for(request)
+    if request.cpu:
+        machine = machine.without_gpus()  # a CPU build is checked as one
+    files = {
+        "name": args.name,
+        "env_command": write_command(args),
+        "lock_command": regenerate_command(
+            env_path, lockfile=lock_path, channel_alias=args.channel_alias
+        ),
+        "channel_alias": alias,
+        "custom_channels": custom,
+    }
     if not args.json:
         print(f"Plan: {plan_summary(plan)}")
         for warning in plan.warnings:
@@ -129,9 +133,10 @@ def execute(args: argparse.Namespace) -> int:
     previewed = None
     if args.dry_run or not args.yes:
         progress.step("Solving (preview, nothing is written)")
-        texts, lock_model = preview(plan, args, env_path, lock_path, alias, custom)
+        shown = preview(plan, env_path, **files)
+        lock_model = shown.lock
         check = _checked(check_machine(lock_model, platform, machine, recipes), args)
-        note_other_target(args, request, lock_model, platform, recipes)
+        note_other_target(args, request, machine, lock_model, platform, recipes)
         previewed = prepare_install(
             lock_model, platform, target.prefix, channel_alias=alias, custom_channels=custom
         )
@@ -142,7 +147,7 @@ def execute(args: argparse.Namespace) -> int:
                 print_dry_run(
                     target,
                     plan=plan.to_dict(),
-                    **texts,
+                    **shown.texts(),
                     check=check.to_dict(),
                     install=previewed.to_dict(),
                 )
@@ -157,30 +162,17 @@ def execute(args: argparse.Namespace) -> int:
             return 0
         confirm("Write the files and install", yes=args.yes)
 
-    from conda_torch_plugin.cli.write import regenerate_command as write_command
-    from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME, write_environment
-    from conda_torch_plugin.lock import lock, regenerate_command
-    from conda_torch_plugin.lockfile import read_lockfile
-
-    written = (env_path, env_path.parent / VIRTUAL_PACKAGES_FILENAME, lock_path)
-    with restored_on_failure(written):
-        progress.step(f"Writing {env_path}")
-        write_environment(plan, env_path, name=args.name, command=write_command(args))
-        progress.step(f"Locking into {lock_path}")
-        locked = lock(
+    with restored_on_failure(created_files(env_path, lock_path)):
+        lock_model = write_and_lock(
+            plan,
             env_path,
-            lockfile=lock_path,
-            channel_alias=alias,
-            custom_channels=custom,
+            lock_path,
             progress=progress.step,
-            command=regenerate_command(
-                env_path, lockfile=lock_path, channel_alias=args.channel_alias
-            ),
+            **files,
         )
-        lock_model = read_lockfile(locked.lockfile)
         check = _checked(check_machine(lock_model, platform, machine, recipes), args)
         if previewed is None:
-            note_other_target(args, request, lock_model, platform, recipes)
+            note_other_target(args, request, machine, lock_model, platform, recipes)
         install_plan = prepare_install(
             lock_model, platform, target.prefix, channel_alias=alias, custom_channels=custom
         )
@@ -197,102 +189,16 @@ def execute(args: argparse.Namespace) -> int:
             extra={
                 "plan": plan.to_dict(),
                 "environment_file": str(env_path.absolute()),
-                "lockfile": str(Path(locked.lockfile).absolute()),
+                "lockfile": str(lock_path.absolute()),
             },
         )
     return 0
 
 
-@contextlib.contextmanager
-def restored_on_failure(paths: Sequence[Path]) -> Iterator[None]:
-    """On any failure inside, put ``paths`` back as they were: a failed create leaves nothing new.
-
-    A file that did not exist is removed; one that did gets its old bytes back.
-    """
-    from conda_torch_plugin.atomic import atomic_write_bytes
-
-    before = {path: path.read_bytes() if path.is_file() else None for path in paths}
-    try:
-        yield
-    except BaseException:
-        for path, content in before.items():
-            with contextlib.suppress(OSError):
-                if content is None:
-                    path.unlink(missing_ok=True)
-                elif not path.is_file() or path.read_bytes() != content:
-                    atomic_write_bytes(path, content)
-        raise
-
-
-def detection_for(request: PlanRequest) -> Detection:
-    """The machine the plan was made for, as a Detection (flags already applied)."""
-    from conda_torch_plugin.detect import Detection, Gpu
-
-    names = request.gpu_names or ()
-    gpus = tuple(
-        Gpu(
-            index=i,
-            name=names[i] if i < len(names) else f"GPU {i}",
-            uuid=None,
-            compute_capability=cc,
-            memory_mib=None,
-        )
-        for i, cc in enumerate(request.gpu_archs)
-    )
-    if request.cpu:
-        return Detection(None, None, "request", (), tuple(request.notes))
-    return Detection(request.driver, request.cuda, "request", gpus, tuple(request.notes))
-
-
-def preview(
-    plan: Plan,
-    args: argparse.Namespace,
-    env_path: Path,
-    lock_path: Path,
-    alias: str | None,
-    custom: dict[str, str],
-) -> tuple[dict[str, str], LockFile]:
-    """Render the files and solve them in a private temporary folder; the user's files stay."""
-    import tempfile
-
-    from conda_torch_plugin.cli.write import regenerate_command as write_command
-    from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME, write_environment
-    from conda_torch_plugin.lock import DEFAULT_LOCKFILE, lock, regenerate_command
-    from conda_torch_plugin.lockfile import read_lockfile
-
-    rendered = write_environment(
-        plan, env_path, name=args.name, command=write_command(args), dry_run=True
-    )
-    with tempfile.TemporaryDirectory(prefix="conda-torch-env-create-") as folder:
-        tmp = Path(folder)
-        tmp_env = tmp / DEFAULT_FILE
-        tmp_lock = tmp / DEFAULT_LOCKFILE
-        tmp_env.write_text(rendered.environment_yml, encoding="utf-8")
-        (tmp / VIRTUAL_PACKAGES_FILENAME).write_text(
-            rendered.virtual_packages_yml, encoding="utf-8"
-        )
-        lock(
-            tmp_env,
-            lockfile=tmp_lock,
-            channel_alias=alias,
-            custom_channels=custom,
-            command=regenerate_command(
-                env_path, lockfile=lock_path, channel_alias=args.channel_alias
-            ),
-        )
-        lock_text = tmp_lock.read_text(encoding="utf-8")
-        lock_model = read_lockfile(tmp_lock)
-    texts = {
-        "environment_yml": rendered.environment_yml,
-        "virtual_packages_yml": rendered.virtual_packages_yml,
-        "lockfile_yml": lock_text,
-    }
-    return texts, lock_model
-
-
 def note_other_target(
     args: argparse.Namespace,
     request: PlanRequest,
+    machine: Machine,
     lock_model: LockFile,
     platform: str,
     recipes: Recipes,
@@ -305,8 +211,8 @@ def note_other_target(
     """
     if args.json or not (args.cuda or args.gpu_arch or args.driver or args.cpu):
         return  # planned for this machine
-    from conda_torch_plugin.detect import detect
     from conda_torch_plugin.install import check_machine
+    from conda_torch_plugin.machine.detect import detect
 
     here = check_machine(lock_model, platform, detect(), recipes)
     problems = [f.message for f in here.findings if f.severity in ("error", "warning")]
@@ -315,8 +221,12 @@ def note_other_target(
     if request.cpu:
         planned = "CPU"
     else:
-        parts = [f"CUDA {request.cuda}"] if request.cuda else []
-        parts += [f"sm_{arch.replace('.', '')}" for arch in request.gpu_archs]
+        parts = [f"CUDA {machine.cuda_version}"] if machine.cuda_version else []
+        parts += [
+            f"sm_{g.compute_capability.replace('.', '')}"
+            for g in machine.gpus
+            if g.compute_capability
+        ]
         planned = " / ".join(parts) or "the flags' machine"
     print(
         f"note: planned for {planned} (from the flags), not for this machine: "
@@ -329,7 +239,7 @@ def _checked(check: MachineCheck, args: argparse.Namespace) -> MachineCheck:
     if not check.ok and not args.force:
         check.raise_if_incompatible()
     if not args.json:
-        for finding in check.findings:
-            if finding.severity in ("warning", "error"):
-                print(f"warning: {finding.message}", file=sys.stderr)
+        from conda_torch_plugin.cli.render import print_check_findings
+
+        print_check_findings(check.findings, forced=args.force)
     return check

@@ -13,7 +13,7 @@ from conda_torch_plugin.cli._options import add_json, check_version_xy
 if TYPE_CHECKING:
     import argparse
 
-    from conda_torch_plugin.detect import Detection
+    from conda_torch_plugin.machine.model import Machine
 
 HELP = "show this machine's NVIDIA driver, the CUDA version it supports, and its GPUs"
 
@@ -52,7 +52,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.cli.render import print_json
-    from conda_torch_plugin.detect import detect
+    from conda_torch_plugin.machine.detect import detect
 
     check_version_xy(args.cuda, "--cuda")
     detection = detect(cuda_override=args.cuda)
@@ -63,7 +63,7 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
-def render_text(detection: Detection) -> str:
+def render_text(detection: Machine) -> str:
     from conda_torch_plugin.cli.render import table
 
     lines: list[str] = []

@@ -14,8 +14,8 @@ from conda_torch_plugin.cli._options import add_json, add_prefix_arguments
 if TYPE_CHECKING:
     import argparse
 
-    from conda_torch_plugin.detect import Detection
     from conda_torch_plugin.doctor import DoctorReport
+    from conda_torch_plugin.machine.model import Machine
 
 HELP = "check an installed environment: its PyTorch build, companions, driver, GPUs, pip"
 
@@ -55,8 +55,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.cli.render import print_json
-    from conda_torch_plugin.detect import detect
     from conda_torch_plugin.doctor import diagnose
+    from conda_torch_plugin.machine.detect import detect
     from conda_torch_plugin.recipes import load_recipes
 
     prefix = _locate(args)
@@ -106,7 +106,7 @@ def _locate(args: argparse.Namespace) -> Path:
     return prefix
 
 
-def render_text(report: DoctorReport, detection: Detection | None) -> str:
+def render_text(report: DoctorReport, detection: Machine | None) -> str:
     lines = [f"Environment   {report.prefix}"]
     if report.flavour is not None and "pytorch" in report.packages:
         version = report.packages["pytorch"].split()[0]
@@ -129,7 +129,7 @@ def render_text(report: DoctorReport, detection: Detection | None) -> str:
     return "\n".join(lines)
 
 
-def _machine(detection: Detection) -> str:
+def _machine(detection: Machine) -> str:
     if detection.cuda_version is None and not detection.gpus:
         return "no NVIDIA driver found"
     gpus = (

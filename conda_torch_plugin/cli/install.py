@@ -18,20 +18,22 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 from conda_torch_plugin.cli._options import (
-    PLATFORMS,
+    PLATFORM_CHOICES,
     add_channel_alias,
     add_json,
     add_prefix_arguments,
+    mirror_from_args,
 )
-from conda_torch_plugin.cli.render import Progress, is_interactive
+from conda_torch_plugin.cli.render import Progress, is_interactive, print_check_findings
+from conda_torch_plugin.condalock import DEFAULT_LOCKFILE
 
 if TYPE_CHECKING:
     import argparse
     from pathlib import Path
 
+    from conda_torch_plugin.condalock.lockfile import LockFile
     from conda_torch_plugin.errors import UsageError
     from conda_torch_plugin.install import InstallPlan, InstallResult, MachineCheck
-    from conda_torch_plugin.lockfile import LockFile
     from conda_torch_plugin.prefixes import Target
 
 HELP = "install an environment from conda-lock.yml, after checking this machine can run it"
@@ -58,8 +60,6 @@ a failed install leaves the prefix as it was. Installs into one prefix take
 turns: another waits up to $CONDA_TORCH_ENV_LOCK_TIMEOUT seconds (default 600).
 """
 
-DEFAULT_LOCKFILE = "conda-lock.yml"
-
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_prefix_arguments(parser)
@@ -71,7 +71,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--platform",
-        choices=PLATFORMS,
+        choices=PLATFORM_CHOICES,
         metavar="PLATFORM",
         help="the lock platform to install (default: this machine's)",
     )
@@ -110,7 +110,7 @@ def add_install_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from conda_torch_plugin.lockfile import read_lockfile
+    from conda_torch_plugin.condalock.lockfile import read_lockfile
 
     progress = InstallBar.for_args(args)
     target = target_from_args(args)
@@ -171,7 +171,7 @@ def platform_for(requested: str | None, lock: LockFile | None = None) -> str:
 
     platform = requested or current_platform()
     if platform is None:
-        known = ", ".join(lock.platforms) if lock else ", ".join(PLATFORMS)
+        known = ", ".join(lock.platforms) if lock else ", ".join(PLATFORM_CHOICES)
         raise UsageError(
             "cannot tell this machine's conda platform", hints=[f"pass --platform (one of {known})"]
         )
@@ -180,39 +180,16 @@ def platform_for(requested: str | None, lock: LockFile | None = None) -> str:
 
 def machine_check(lock: LockFile, platform: str, *, force: bool, json_mode: bool) -> MachineCheck:
     """Detect this machine and check it against the lock; refuse unless ``force``."""
-    from conda_torch_plugin.detect import detect
     from conda_torch_plugin.install import check_machine
+    from conda_torch_plugin.machine.detect import detect
     from conda_torch_plugin.recipes import load_recipes
 
     check = check_machine(lock, platform, detect(), load_recipes())
     if not check.ok and not force:
         check.raise_if_incompatible()
     if not json_mode:
-        for finding in check.findings:
-            if finding.severity in ("warning", "info") or (finding.severity == "error" and force):
-                label = {"error": "warning", "info": "note"}.get(finding.severity, finding.severity)
-                print(f"{label}: {finding.message}", file=sys.stderr)
-                if finding.fix and finding.severity != "info":
-                    print(f"  hint: {finding.fix}", file=sys.stderr)
-                for line in (finding.detail or "").splitlines():
-                    print(f"  | {line}", file=sys.stderr)
+        print_check_findings(check.findings, forced=force)
     return check
-
-
-def mirror_from_args(args: argparse.Namespace) -> tuple[str | None, dict[str, str]]:
-    """(channel alias, custom channels): --channel-alias, else, inside conda, conda's
-    channel_alias (when not the public default) and custom_channels, as ``lock`` does."""
-    from conda_torch_plugin._conda import settings
-    from conda_torch_plugin.channels import DEFAULT_CHANNEL_ALIAS, normalize_alias
-
-    if args.channel_alias:
-        return normalize_alias(args.channel_alias), {}
-    if not getattr(args, "inside_conda", False):
-        return None, {}
-    alias = settings.channel_alias()
-    if alias and alias.rstrip("/") == DEFAULT_CHANNEL_ALIAS:
-        alias = None
-    return alias, settings.custom_channels()
 
 
 def _cannot_confirm() -> UsageError:
@@ -470,62 +447,34 @@ def _install_with_conda(
     target: Target,
     check: MachineCheck,
     alias: str | None,
-    custom: dict[str, str],
+    custom: dict[str, str] | None,
 ) -> int:
-    """``conda create -p PREFIX --file EXPLICIT --yes``: conda's cache, hooks and md5 checks.
-
-    conda replaces an existing prefix itself, so the staging guarantee of the
-    built-in installer does not apply here; conda verifies each package's md5
-    (and sha256 where the explicit file carries one).
-    """
-    import os
-    import subprocess
-    import tempfile
-
+    """``--installer conda``: ask, then run the core's conda backend and report."""
     from conda_torch_plugin._conda import settings
     from conda_torch_plugin.cli.render import print_json
-    from conda_torch_plugin.errors import InstallError
-    from conda_torch_plugin.install import rewrite_lock
+    from conda_torch_plugin.install.conda_installer import (
+        prepare_conda_install,
+        run_conda_install,
+    )
 
-    exe = settings.conda_exe()
-    if exe is None:
-        raise InstallError(
-            "--installer conda needs a conda executable, and none was found "
-            "($CONDA_EXE is unset and there is no conda on PATH)",
-            hints=[
-                "run it as `conda torch-env install ...` from a conda installation, "
-                "or use the built-in installer (--installer rattler)"
-            ],
-        )
-    from conda_torch_plugin.explicit import render_explicit
-
-    text = render_explicit(rewrite_lock(lock, alias, custom), platform)
-    command = [exe, "create", "-p", str(target.prefix), "--file", "EXPLICIT", "--yes"]
+    install = prepare_conda_install(
+        lock,
+        platform,
+        target.prefix,
+        settings.conda_exe(),
+        channel_alias=alias,
+        custom_channels=custom,
+    )
+    command = list(install.command)
     if args.dry_run:
         if args.json:
-            print_dry_run(target, check=check.to_dict(), command=command, explicit=text)
+            print_dry_run(target, check=check.to_dict(), command=command, explicit=install.explicit)
         else:
-            print(text)
+            print(install.explicit)
             print("would run: " + " ".join(shlex.quote(c) for c in command))
         return 0
     confirm(f"Run conda create for {target.prefix}", yes=args.yes)
-    fd, name = tempfile.mkstemp(prefix="conda-torch-env-", suffix=".txt")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        command[command.index("EXPLICIT")] = name
-        if args.json:
-            command.append("--json")
-        completed = subprocess.run(
-            command, check=False, stdout=subprocess.PIPE if args.json else None
-        )
-    finally:
-        os.unlink(name)
-    if completed.returncode != 0:
-        raise InstallError(
-            f"conda create failed (exit status {completed.returncode})",
-            hints=["see conda's message above"],
-        )
+    run_conda_install(install, json_output=args.json)
     if args.json:
         print_json(
             {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from conda_torch_plugin.cli._options import add_channel_alias, add_json
+from conda_torch_plugin.cli._options import add_channel_alias, add_json, mirror_from_args
 
 if TYPE_CHECKING:
     import argparse
@@ -83,17 +83,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.cli.render import Progress, print_json
 
-    alias, custom = _channel_settings(args)
+    alias, custom = mirror_from_args(args)
     if args.check:
         from conda_torch_plugin.lock import check
 
-        result = check(
+        checked = check(
             args.env_file,
             platforms=args.platforms,
             lockfile=args.lockfile,
             virtual_package_spec=args.virtual_package_spec,
         )
-        return _report_check(result, as_json=args.json)
+        return _report_check(checked, as_json=args.json)
 
     from conda_torch_plugin.lock import lock, regenerate_command
 
@@ -124,21 +124,6 @@ def execute(args: argparse.Namespace) -> int:
     else:
         print(render_lock(result))
     return 0
-
-
-def _channel_settings(args: argparse.Namespace) -> tuple[str | None, dict[str, str] | None]:
-    """--channel-alias, else (inside conda) conda's channel_alias and custom_channels."""
-    if args.channel_alias:
-        return args.channel_alias, None
-    if not getattr(args, "inside_conda", False):
-        return None, None
-    try:
-        from conda_torch_plugin._conda import settings
-    except ImportError:
-        return None, None
-    alias = settings.channel_alias()
-    custom = settings.custom_channels() if hasattr(settings, "custom_channels") else {}
-    return alias, custom or None
 
 
 def render_lock(result: LockResult) -> str:

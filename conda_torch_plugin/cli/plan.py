@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin.cli._options import add_json, add_plan_arguments
+from conda_torch_plugin.sources import source
 
 if TYPE_CHECKING:
     import argparse
@@ -40,11 +41,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from conda_torch_plugin.cli._options import plan_request_from_args
+    from conda_torch_plugin.cli._options import plan_inputs_from_args
     from conda_torch_plugin.cli.render import print_json
     from conda_torch_plugin.plan import make_plan
 
-    plan = make_plan(plan_request_from_args(args))
+    plan = make_plan(*plan_inputs_from_args(args))
     if args.json:
         print_json(plan.to_dict())
     else:
@@ -55,7 +56,7 @@ def execute(args: argparse.Namespace) -> int:
 def render_plan(plan: Plan) -> str:
     """The plan as readable text: what, where from, the specs, then why."""
     flavour = f"CUDA {plan.cuda}" if plan.cuda else plan.compute.upper()
-    where = "the pytorch channel" if plan.source == "pytorch" else "conda-forge"
+    where = source(plan.source).subject
     lines = [f"pytorch {plan.pytorch} ({flavour}) from {where}"]
     companions = [f"python {plan.python}"]
     if plan.torchvision:

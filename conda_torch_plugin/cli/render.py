@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
     from conda_torch_plugin.errors import TorchEnvError
+    from conda_torch_plugin.findings import Finding
 
 _P = TypeVar("_P", bound="Progress")
 
@@ -64,8 +65,8 @@ class _TerminalSafeStream:
 def terminal_safe_output() -> Iterator[None]:
     """While the block runs, stdout and stderr escape control characters (see module doc)."""
     saved = sys.stdout, sys.stderr
-    sys.stdout = _TerminalSafeStream(saved[0])  # type: ignore[assignment]
-    sys.stderr = _TerminalSafeStream(saved[1])  # type: ignore[assignment]
+    sys.stdout = _TerminalSafeStream(saved[0])
+    sys.stderr = _TerminalSafeStream(saved[1])
     try:
         yield
     finally:
@@ -126,3 +127,19 @@ class Progress:
     def step(self, message: str) -> None:
         if self.enabled:
             print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def print_check_findings(findings: Sequence[Finding], *, forced: bool = False) -> None:
+    """A machine check's findings on stderr, the one way every verb shows them.
+
+    Warnings, and errors that ``--force`` overrode, as ``warning:`` with their fix
+    as a hint; infos as ``note:``; a finding's detail lines indented beneath.
+    """
+    for finding in findings:
+        if finding.severity in ("warning", "info") or (finding.severity == "error" and forced):
+            label = {"error": "warning", "info": "note"}.get(finding.severity, finding.severity)
+            print(f"{label}: {finding.message}", file=sys.stderr)
+            if finding.fix and finding.severity != "info":
+                print(f"  hint: {finding.fix}", file=sys.stderr)
+            for line in (finding.detail or "").splitlines():
+                print(f"  | {line}", file=sys.stderr)

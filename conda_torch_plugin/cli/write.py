@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin.cli._options import add_json, add_plan_arguments
+from conda_torch_plugin.condalock import ENVIRONMENT_FILENAME
+from conda_torch_plugin.sources import BASE_CHANNELS, source
 
 if TYPE_CHECKING:
     import argparse
@@ -32,7 +34,7 @@ packages (python, pytorch, torchvision, torchaudio, pytorch-cuda, cpuonly,
 cuda-version, mkl, ...), channels and platforms change.
 """
 
-DEFAULT_FILE = "environment.yml"
+DEFAULT_FILE = ENVIRONMENT_FILENAME
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -55,15 +57,15 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from conda_torch_plugin.cli._options import plan_request_from_args
+    from conda_torch_plugin.cli._options import plan_inputs_from_args
     from conda_torch_plugin.cli.render import print_json
     from conda_torch_plugin.envfile import write_environment
     from conda_torch_plugin.plan import make_plan
 
-    plan = make_plan(plan_request_from_args(args))
+    plan = make_plan(*plan_inputs_from_args(args))
     path = Path(args.file)
     result = write_environment(
-        plan, path, name=args.name, command=regenerate_command(args), dry_run=args.dry_run
+        plan, path, name=args.name, command=write_command(args), dry_run=args.dry_run
     )
     if args.json:
         print_json(
@@ -88,7 +90,7 @@ def execute(args: argparse.Namespace) -> int:
     return 0
 
 
-def regenerate_command(args: argparse.Namespace) -> str:
+def write_command(args: argparse.Namespace) -> str:
     """The command line that writes the same file again, flags in a fixed order.
 
     Built from the parsed flags (not sys.argv) so it holds no machine paths: ``-f``
@@ -116,14 +118,14 @@ def regenerate_command(args: argparse.Namespace) -> str:
         parts += ["--gpu-arch", arch]
     if args.driver:
         parts += ["--driver", args.driver]
-    if args.base_channel != "conda-forge":
+    if args.base_channel != BASE_CHANNELS[0]:
         parts += ["--base-channel", args.base_channel]
     return shlex.join(parts)
 
 
 def plan_summary(plan: Plan) -> str:
     build = f"CUDA {plan.cuda}" if plan.compute == "cuda" else plan.compute.upper()
-    where = "conda-forge" if plan.source == "conda-forge" else f"the {plan.source} channel"
+    where = source(plan.source).subject
     return f"pytorch {plan.pytorch} ({build} build) from {where}, python {plan.python}"
 
 

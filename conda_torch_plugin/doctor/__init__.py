@@ -10,9 +10,9 @@ one-line fix. One module per question:
   and the recipes' guards (``mkl<2024.1``);
 - ``_companions``: torchvision/torchaudio: same flavour, same CUDA, the
   versions the recipes pair, the same channel;
-- ``_machine``: the driver's CUDA against the build's (minor-version
+- ``_machine_fit``: the driver's CUDA against the build's (minor-version
   compatibility is a warning) and every GPU against the build's arch list,
-  with the rules ``machine_check`` shares with install;
+  with the rules ``machine.check`` shares with install;
 - ``_pip``: a pip-installed torch that shadows conda's (site-packages metadata
   no conda record owns, or the user site-packages, which Python searches first);
 - ``_probe`` and ``_runtime`` (``run_python``): the environment's own python
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from conda_torch_plugin.compat import current_platform
 from conda_torch_plugin.doctor._companions import check_companions
-from conda_torch_plugin.doctor._machine import check_machine
+from conda_torch_plugin.doctor._machine_fit import prefix_machine_findings
 from conda_torch_plugin.doctor._markers import check_guards, check_pytorch
 from conda_torch_plugin.doctor._pip import check_pip_shadowing
 from conda_torch_plugin.doctor._prefix import InstalledRecord, environment_flavour, read_records
@@ -41,7 +41,7 @@ from conda_torch_plugin.flavour import COMPANION_NAMES
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from conda_torch_plugin.detect import Detection
+    from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.recipes import Recipes
 
 __all__ = [
@@ -62,7 +62,7 @@ _REPORTED = ("pytorch", *COMPANION_NAMES, "pytorch-cuda", "cuda-version", "pytho
 def diagnose(
     prefix: Path,
     *,
-    detection: Detection | None,
+    detection: Machine | None,
     recipes: Recipes,
     run_python: bool = False,
     runner: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
@@ -102,7 +102,9 @@ def diagnose(
         findings += check_guards(flavour, platform, records, recipes, prefix)
         if flavour.compute != "unknown":  # nothing to compare the rest against
             findings += check_companions(torch, flavour, records, recipes, prefix)
-            findings += check_machine(torch, flavour, platform, detection, recipes, prefix)
+            findings += prefix_machine_findings(
+                torch, flavour, platform, detection, recipes, prefix
+            )
     findings += check_pip_shadowing(prefix, records, user_base)
 
     runtime = None

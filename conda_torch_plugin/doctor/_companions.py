@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING
 from conda_torch_plugin.doctor._prefix import record_flavour
 from conda_torch_plugin.doctor._report import Finding
 from conda_torch_plugin.flavour import COMPANION_NAMES
+from conda_torch_plugin.sources import NAMES, find, source
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
     from conda_torch_plugin.doctor._prefix import InstalledRecord
+    from conda_torch_plugin.findings import Severity
     from conda_torch_plugin.flavour import Flavour
     from conda_torch_plugin.recipes import Recipes, Release
 
@@ -108,7 +110,7 @@ def _check_companion(
     if problems:
         return problems
     paired = "" if expected_version else " (no recipe pairs versions for this pytorch)"
-    severity = "ok" if expected_version else "info"
+    severity: Severity = "ok" if expected_version else "info"
     return [
         Finding(
             severity,
@@ -137,13 +139,7 @@ def _origin(record: InstalledRecord, flavour: Flavour) -> str:
 
 def _companion_fix(name: str, version: str, flavour: Flavour, prefix: Path) -> str:
     """A conda command installing the companion build that matches pytorch's flavour."""
-    digits = (flavour.cuda or "").replace(".", "")
-    if flavour.channel_style == "conda-forge":
-        build = f"cuda{digits}*" if flavour.compute == "cuda" else "cpu*"
-        channels = "-c conda-forge"
-    else:
-        build = f"*_cu{digits}" if flavour.compute == "cuda" else "*_cpu"
-        channels = "-c pytorch -c nvidia" if flavour.compute == "cuda" else "-c pytorch"
-        if flavour.compute == "mps":  # macOS builds of the pytorch channel carry no marker
-            build = "*"
-    return f"conda install -p {prefix} {channels} '{name}={version}={build}'"
+    # A build of no known source gets the pytorch channel's command, as it always has.
+    return (find(flavour.channel_style) or source(NAMES[0])).companion_fix(
+        name, version, flavour, prefix
+    )

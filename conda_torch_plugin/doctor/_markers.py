@@ -1,8 +1,9 @@
 """The pytorch build and the packages that pin its flavour and its safe neighbours.
 
-On the pytorch channel those are ``pytorch-mutex``, ``cpuonly`` and
-``pytorch-cuda`` (``cudatoolkit`` for 1.12); on conda-forge ``pytorch-gpu`` /
-``pytorch-cpu`` and ``cuda-version``. The recipes' guards (``mkl<2024.1`` on
+Each source names its own marker packages and checks them
+(``PyTorchSource.doctor_markers``: on the pytorch channel ``pytorch-mutex``,
+``cpuonly`` and ``pytorch-cuda``; on conda-forge ``pytorch-gpu`` /
+``pytorch-cpu`` and ``cuda-version``). The recipes' guards (``mkl<2024.1`` on
 the pytorch channel) are checked here too: pins a build needs next to it.
 """
 
@@ -11,9 +12,9 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from conda_torch_plugin.compat import VersionSpec, compare_versions, cuda_major
+from conda_torch_plugin.compat import VersionSpec
 from conda_torch_plugin.doctor._report import Finding
-from conda_torch_plugin.flavour import major_minor
+from conda_torch_plugin.sources import find
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -51,167 +52,10 @@ def check_pytorch(
             check="pytorch",
         )
     ]
-    if flavour.channel_style == "pytorch":
-        findings += _pytorch_channel_markers(torch, flavour, records, prefix)
-    elif flavour.channel_style == "conda-forge":
-        findings += _conda_forge_markers(torch, flavour, records, prefix)
+    source = find(flavour.channel_style)
+    if source is not None:
+        findings += source.doctor_markers(torch, flavour, records, prefix)
     return findings
-
-
-def _pytorch_channel_markers(
-    torch: InstalledRecord,
-    flavour: Flavour,
-    records: Mapping[str, InstalledRecord],
-    prefix: Path,
-) -> list[Finding]:
-    findings: list[Finding] = []
-    reinstall = f"conda install -p {prefix} -c pytorch -c nvidia"
-    mutex = records.get("pytorch-mutex")
-    macos = (torch.subdir or "").startswith("osx")
-    wanted_mutex = "cuda" if flavour.compute == "cuda" else "cpu"
-    if mutex is None:
-        if not macos:  # the pytorch channel's macOS builds have no mutex
-            findings.append(
-                Finding(
-                    "warning",
-                    "pytorch-mutex is missing: nothing stops conda from mixing CPU and CUDA "
-                    "builds of torchvision/torchaudio into this environment",
-                    f"{reinstall} pytorch-mutex=1.0={wanted_mutex}",
-                    check="pytorch-mutex",
-                )
-            )
-    elif mutex.build != wanted_mutex:
-        findings.append(
-            Finding(
-                "error",
-                f"pytorch-mutex is {mutex.build!r} but pytorch is a {flavour.label} build",
-                f"{reinstall} pytorch-mutex=1.0={wanted_mutex}",
-                check="pytorch-mutex",
-            )
-        )
-    else:
-        findings.append(
-            Finding("ok", f"pytorch-mutex 1.0 {mutex.build} agrees", check="pytorch-mutex")
-        )
-
-    cpuonly = records.get("cpuonly")
-    if flavour.compute == "cuda":
-        if cpuonly is not None:
-            findings.append(
-                Finding(
-                    "error",
-                    f"cpuonly is installed next to a {flavour.label} build of pytorch",
-                    f"conda remove -p {prefix} cpuonly",
-                    check="cpuonly",
-                )
-            )
-        findings += _cuda_runtime_marker(flavour, records, reinstall)
-    elif "pytorch-cuda" in records:
-        findings.append(
-            Finding(
-                "warning",
-                f"pytorch-cuda {records['pytorch-cuda'].version} is installed next to a "
-                f"{flavour.label} build of pytorch: CUDA libraries that nothing uses",
-                f"conda remove -p {prefix} pytorch-cuda",
-                check="pytorch-cuda",
-            )
-        )
-    return findings
-
-
-def _cuda_runtime_marker(
-    flavour: Flavour, records: Mapping[str, InstalledRecord], reinstall: str
-) -> list[Finding]:
-    """pytorch-cuda (or 1.12's cudatoolkit) must carry the build's CUDA X.Y."""
-    marker = records.get("pytorch-cuda") or records.get("cudatoolkit")
-    if marker is None:
-        return [
-            Finding(
-                "error",
-                f"pytorch is a {flavour.label} build but neither pytorch-cuda nor cudatoolkit "
-                "is installed: the CUDA runtime libraries are missing",
-                f"{reinstall} pytorch-cuda={flavour.cuda}",
-                check="pytorch-cuda",
-            )
-        ]
-    if major_minor(marker.version) != flavour.cuda:
-        return [
-            Finding(
-                "error",
-                f"{marker.name} {marker.version} does not match the {flavour.label} build of "
-                "pytorch",
-                f"{reinstall} {marker.name}={flavour.cuda}",
-                check="pytorch-cuda",
-            )
-        ]
-    return [Finding("ok", f"{marker.name} {marker.version} agrees", check="pytorch-cuda")]
-
-
-def _conda_forge_markers(
-    torch: InstalledRecord,
-    flavour: Flavour,
-    records: Mapping[str, InstalledRecord],
-    prefix: Path,
-) -> list[Finding]:
-    findings: list[Finding] = []
-    reinstall = f"conda install -p {prefix} -c conda-forge"
-    wrong, right = ("pytorch-cpu", "pytorch-gpu")
-    if flavour.compute != "cuda":
-        wrong, right = right, wrong
-    if wrong in records:
-        findings.append(
-            Finding(
-                "error",
-                f"{wrong} is installed but pytorch is a {flavour.label} build",
-                f"conda remove -p {prefix} {wrong}",
-                check=wrong,
-            )
-        )
-    if right in records and records[right].version != torch.version:
-        findings.append(
-            Finding(
-                "error",
-                f"{right} {records[right].version} does not match pytorch {torch.version}",
-                f"{reinstall} {right}={torch.version}",
-                check=right,
-            )
-        )
-    if flavour.compute != "cuda":
-        return findings
-    cuda_version = records.get("cuda-version")
-    if cuda_version is None:
-        findings.append(
-            Finding(
-                "warning",
-                "cuda-version is not installed: nothing pins the CUDA libraries to the "
-                f"{flavour.label} build of pytorch",
-                f"{reinstall} cuda-version={flavour.cuda}",
-                check="cuda-version",
-            )
-        )
-        return findings
-    runtime = major_minor(cuda_version.version)
-    if runtime is None or flavour.cuda is None or not _same_major_not_older(runtime, flavour.cuda):
-        findings.append(
-            Finding(
-                "error",
-                f"cuda-version {cuda_version.version} does not fit the {flavour.label} build of "
-                "pytorch",
-                f"{reinstall} cuda-version={flavour.cuda}",
-                check="cuda-version",
-            )
-        )
-    else:
-        findings.append(
-            Finding("ok", f"cuda-version {cuda_version.version} agrees", check="cuda-version")
-        )
-    return findings
-
-
-def _same_major_not_older(runtime: str, build: str) -> bool:
-    """conda-forge builds accept a newer cuda-version of the same major (the driver must
-    then support that newer one; the machine check uses it)."""
-    return cuda_major(runtime) == cuda_major(build) and compare_versions(runtime, build) >= 0
 
 
 def check_guards(

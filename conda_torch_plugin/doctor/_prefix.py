@@ -19,6 +19,7 @@ from conda_torch_plugin.errors import TorchEnvError
 from conda_torch_plugin.flavour import Flavour, major_minor, torch_flavour
 from conda_torch_plugin.inputs import PACKAGE_RECORD, read_json
 from conda_torch_plugin.recipes import PLATFORMS
+from conda_torch_plugin.sources import SOURCES
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -119,7 +120,7 @@ def environment_flavour(
     if torch is None:
         return None
     flavour = record_flavour(torch, platform)
-    if flavour.channel_style == "unknown" and torch.channel in ("pytorch", "conda-forge"):
+    if flavour.channel_style == "unknown" and torch.channel in SOURCES:
         flavour = Flavour(flavour.compute, flavour.cuda, torch.channel)
     if flavour.compute != "cuda":
         return flavour

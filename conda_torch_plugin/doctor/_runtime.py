@@ -12,17 +12,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.compat import how_runs
-from conda_torch_plugin.doctor._machine import uncovered_fix
+from conda_torch_plugin.doctor._machine_fit import uncovered_fix
 from conda_torch_plugin.doctor._prefix import public_version, python_path, reinstall_command
 from conda_torch_plugin.doctor._report import Finding
 from conda_torch_plugin.flavour import major_minor
+from conda_torch_plugin.sources import find
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from conda_torch_plugin.detect import Detection
     from conda_torch_plugin.doctor._prefix import InstalledRecord
     from conda_torch_plugin.flavour import Flavour
+    from conda_torch_plugin.machine.model import Machine
 
 _ARCH = re.compile(r"^(sm|compute)_(\d+)(\d)(a?)$")
 
@@ -32,7 +33,7 @@ def runtime_findings(
     prefix: Path,
     torch: InstalledRecord | None,
     flavour: Flavour | None,
-    detection: Detection | None,
+    detection: Machine | None,
 ) -> list[Finding]:
     findings = _runtime_origin(runtime, prefix, torch, flavour)
     compute = flavour.compute if flavour else "unknown"
@@ -182,8 +183,9 @@ def _gpu_op_finding(op: Mapping[str, Any], flavour: Flavour | None, prefix: Path
     fix = f"conda torch-env doctor -p {prefix} (without --run) says which check fails"
     if "no kernel image" in str(error):
         fix = f"conda torch-env create -p {prefix} (plans a build that covers this GPU)"
-        if flavour and flavour.channel_style == "pytorch":
-            fix = f"conda torch-env create -p {prefix} --source conda-forge"
+        built_by = find(flavour.channel_style) if flavour else None
+        if built_by is not None and built_by.successor:
+            fix = f"conda torch-env create -p {prefix} --source {built_by.successor}"
     return Finding("error", f"GPU operation on {device} failed: {error}", fix, check="gpu-op")
 
 

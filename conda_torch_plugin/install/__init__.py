@@ -2,10 +2,11 @@
 
 One module per stage, each with its own docstring:
 
-- ``_machine``: ``check_machine`` / ``MachineCheck``: the lock's platform and
-  torch flavour against this machine (the rules are ``machine_check``'s, shared
+- ``_lock_check``: ``check_machine`` / ``MachineCheck``: the lock's platform and
+  torch flavour against this machine (the rules are ``machine.check``'s, shared
   with the doctor). Pure; the CLI refuses on its errors unless ``--force``.
-- ``_plan``: ``prepare_install`` (what would be installed, from where, how much
+- ``model``: the types below (``InstallPlan``, ``PlannedPackage``, ``InstallResult``).
+- ``_workflow``: ``prepare_install`` (what would be installed, from where, how much
   to download; changes nothing) and ``install_from_lock`` (does it).
 - ``_fetch``: URL rewriting for ``--channel-alias`` mirrors, sizes, the
   download cache, and the sha256 (else md5) check of every archive against
@@ -17,6 +18,8 @@ One module per stage, each with its own docstring:
   place (rolling back on failure), ``conda-meta/`` records and ``history``.
 - ``_prefix_lock``: one install at a time per prefix (a lock file beside it).
 - ``_journal``: the swap journal, and recovery from a run that was killed.
+
+- ``conda_installer``: the ``--installer conda`` backend (``conda create --file``).
 
 So the prefix is either the complete new environment or exactly as it was. An
 existing folder is only touched when it is empty or holds ``conda-meta/``.
@@ -32,18 +35,20 @@ from conda_torch_plugin.install._fetch import (
     rewrite_lock,
     rewrite_url,
 )
-from conda_torch_plugin.install._machine import LockRemedies, MachineCheck, check_machine
-from conda_torch_plugin.install._plan import (
+from conda_torch_plugin.install._lock_check import LockRemedies, MachineCheck, check_machine
+from conda_torch_plugin.install._workflow import (
     CACHE_VARIABLE,
-    InstallPlan,
-    InstallProgress,
-    InstallResult,
-    PlannedPackage,
     default_cache_dir,
     install_from_lock,
     prefix_mode,
     prepare_install,
     recover_prefix,
+)
+from conda_torch_plugin.install.model import (
+    InstallPlan,
+    InstallProgress,
+    InstallResult,
+    PlannedPackage,
 )
 
 __all__ = [

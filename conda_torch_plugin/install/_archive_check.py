@@ -134,10 +134,12 @@ async def check_archive(archive: Path, dist: str) -> ArchiveInfo:
 
     _check_index(info.get("info/index.json"), refuse)
     raw_paths = info.get("info/paths.json")
+    raw_files = info.get("info/files")
+    softlinks: list[str] = []
     if raw_paths is not None:
         paths, softlinks = _paths_json(raw_paths, refuse)
-    elif info.get("info/files") is not None:
-        paths, softlinks = _files_list(info["info/files"], refuse), ()
+    elif raw_files is not None:
+        paths = _files_list(raw_files, refuse)
     else:
         raise refuse("has neither info/paths.json nor info/files")
     for path in paths:

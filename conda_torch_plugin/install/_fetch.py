@@ -37,14 +37,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conda_torch_plugin.condalock.lockfile import redact_credentials
 from conda_torch_plugin.errors import InstallError
-from conda_torch_plugin.lockfile import redact_credentials
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from conda_torch_plugin.install._plan import InstallPlan, InstallProgress, PlannedPackage
-    from conda_torch_plugin.lockfile import LockFile
+    from conda_torch_plugin.condalock.lockfile import LockFile
+    from conda_torch_plugin.install.model import InstallPlan, InstallProgress, PlannedPackage
 
 DOWNLOAD_WORKERS = 6
 _CHUNK = 1 << 20

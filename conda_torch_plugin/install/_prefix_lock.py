@@ -135,7 +135,7 @@ if os.name == "nt":  # pragma: no cover - exercised on Windows only
         # Locks one byte past the pid; Windows locks are mandatory, so the pid stays readable.
         os.lseek(fd, 64, os.SEEK_SET)
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]  # Windows
         except OSError:
             return False
         return True

@@ -57,7 +57,7 @@ from conda_torch_plugin.install._journal import (
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
-    from conda_torch_plugin.install._plan import InstallPlan, InstallProgress, PlannedPackage
+    from conda_torch_plugin.install.model import InstallPlan, InstallProgress, PlannedPackage
 
 
 def transaction(
@@ -327,7 +327,7 @@ def _reporter(progress: InstallProgress | None, total: int) -> Any:
             self.done += 1
             sink.advance("link", self.names.get(index, ""), self.done, total)
 
-    return Reporter()
+    return Reporter()  # type: ignore[abstract]  # rattler's stubs mark empty hooks abstract
 
 
 def channel_of(url: str) -> str:
@@ -346,7 +346,7 @@ def _fix_meta_urls(staging: Path, plan: InstallPlan) -> None:
     import json
 
     from conda_torch_plugin.atomic import atomic_write_text
-    from conda_torch_plugin.lockfile import strip_credentials
+    from conda_torch_plugin.condalock.lockfile import strip_credentials
 
     meta = staging / "conda-meta"
     for pkg in plan.packages:
@@ -378,7 +378,7 @@ def _append_history(
 ) -> None:
     """A conda-style history entry (conda's ``History`` parses ``==> date <==`` blocks)."""
     from conda_torch_plugin import __version__
-    from conda_torch_plugin.lockfile import redact_credentials, strip_credentials
+    from conda_torch_plugin.condalock.lockfile import redact_credentials, strip_credentials
 
     urls = {f"{p.name}-{p.version}-{p.build}": strip_credentials(p.url) for p in plan.packages}
     lines = [
@@ -468,7 +468,7 @@ def _signals_deferred() -> Iterator[None]:
         for sig, handler in previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         for signum in received:
-            handler = previous[signum]
+            handler = previous[signal.Signals(signum)]
             if callable(handler):
                 handler(signum, None)
             elif handler == signal.SIG_DFL:

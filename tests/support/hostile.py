@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from conda_torch_plugin.lockfile import LockFile
+    from conda_torch_plugin.condalock.lockfile import LockFile
 
 NAME, VERSION, BUILD = "evil", "1.0", "0"
 STEM = f"{NAME}-{VERSION}-{BUILD}"
@@ -121,7 +121,7 @@ def hostile_archive(
 
 def single_package_lock(archive: Path, platform: str = "linux-64") -> LockFile:
     """A lock holding just ``archive`` (read in place from its ``file://`` URL)."""
-    from conda_torch_plugin.lockfile import LockedPackage, LockFile
+    from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
 
     data = archive.read_bytes()
     channel = archive.parent.parent

@@ -516,7 +516,7 @@ def solved_lock(
     from rattler import GenericVirtualPackage, PackageName, Version, solve
     from rattler.package import BuildString
 
-    from conda_torch_plugin.lockfile import LockedPackage, LockFile
+    from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
 
     def vp(name: str, version: str, build: str = "0"):
         return GenericVirtualPackage(PackageName(name), Version(version), BuildString(build))

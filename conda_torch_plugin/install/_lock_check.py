@@ -1,0 +1,149 @@
+"""Can this machine run what the lock holds for a platform? Checked before anything is fetched.
+
+The lock's side is here: the platform must be in the lock, and the torch
+build's flavour is read from its packages. The machine's side (driver CUDA vs
+the locked CUDA, minor-version compatibility, GPU coverage) is
+``machine.check``'s, shared with the doctor. Install refuses a CUDA build on a
+machine without a driver (the doctor only warns about one already installed),
+and its fixes re-plan the lock rather than recreate an environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from conda_torch_plugin.errors import IncompatibleMachine
+from conda_torch_plugin.findings import Finding
+from conda_torch_plugin.flavour import TORCH_NAMES, UNKNOWN, Flavour, lock_flavour
+from conda_torch_plugin.machine.check import machine_findings
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
+    from conda_torch_plugin.machine.model import Machine
+    from conda_torch_plugin.recipes import Recipes
+
+
+@dataclass(frozen=True)
+class MachineCheck:
+    platform: str
+    flavour: Flavour
+    pytorch: str | None  # the locked pytorch version
+    findings: tuple[Finding, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "warning")
+
+    def raise_if_incompatible(self) -> None:
+        if self.ok:
+            return
+        raise IncompatibleMachine(
+            "this machine cannot run what the lock holds for "
+            f"{self.platform} ({self.flavour.label} build): "
+            + "; ".join(_with_detail(f) for f in self.errors),
+            hints=[*(f.fix for f in self.errors if f.fix), "use --force to install anyway"],
+            platform=self.platform,
+            findings=self.errors,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "platform": self.platform,
+            "ok": self.ok,
+            "flavour": self.flavour.to_dict(),
+            "pytorch": self.pytorch,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+def check_machine(
+    lock: LockFile, platform: str, detection: Machine, recipes: Recipes | None
+) -> MachineCheck:
+    """Can this machine (``detection``) run the lock's ``platform``? Pure; never raises."""
+    packages = lock.packages_for(platform)
+    if not packages:
+        finding = Finding(
+            "error",
+            f"the lock holds no packages for {platform} (it holds: "
+            f"{', '.join(lock.platforms) or 'none'})",
+            f"lock this platform too: conda torch-env lock --platform {platform}",
+            check="platform",
+            code="platform-not-locked",
+        )
+        return MachineCheck(platform, UNKNOWN, None, (finding,))
+    flavour = lock_flavour(packages)
+    torch = _torch_package(packages)
+    pytorch = torch.version if torch else None
+    if flavour.compute != "unknown":
+        findings = machine_findings(
+            flavour,
+            pytorch,
+            platform,
+            detection,
+            recipes,
+            remedies=LockRemedies(),
+            no_driver="error",
+        )
+    elif torch is None:
+        findings = [
+            Finding("info", "the lock holds no PyTorch package", check="pytorch", code="no-pytorch")
+        ]
+    else:
+        findings = [
+            Finding(
+                "warning",
+                f"cannot tell which flavour pytorch {torch.version} {torch.build} is; "
+                "driver and GPU checks skipped",
+                check="pytorch",
+                code="unknown-build",
+            )
+        ]
+    return MachineCheck(platform, flavour, pytorch, tuple(findings))
+
+
+class LockRemedies:
+    """Install's way out: re-plan and re-lock for this machine (the lock is the input)."""
+
+    def cuda_build(self) -> str:
+        return "conda torch-env write && conda torch-env lock"
+
+    def cpu_build(self) -> str:
+        return "conda torch-env write --cpu && conda torch-env lock"
+
+    def for_driver(self, driver_cuda: str) -> str:
+        return (
+            f"re-plan for this driver: conda torch-env write --cuda {driver_cuda} && "
+            "conda torch-env lock"
+        )
+
+    def for_gpu(self, cc: str, *, conda_forge: bool) -> str:
+        source = " --source conda-forge" if conda_forge else ""
+        return (
+            f"re-plan for it: conda torch-env write --gpu-arch {cc}{source} && conda torch-env lock"
+        )
+
+    def runtime_check(self) -> str | None:
+        return None  # nothing is installed yet to run
+
+
+def _torch_package(packages: Sequence[LockedPackage]) -> LockedPackage | None:
+    by_name = {p.name: p for p in packages}
+    return next((by_name[n] for n in TORCH_NAMES if n in by_name), None)
+
+
+def _with_detail(finding: Finding) -> str:
+    """The message, with detection notes (why no driver was found) in parentheses."""
+    if not finding.detail:
+        return finding.message
+    return f"{finding.message} ({'; '.join(finding.detail.splitlines())})"
