@@ -57,9 +57,9 @@ def check_installable(plan: Plan, platform: str) -> None:
 
 def created_files(env_path: Path, lock_path: Path) -> tuple[Path, ...]:
     """The files ``create`` writes: environment.yml, virtual-packages.yml and the lock."""
-    from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME
+    from conda_torch_plugin.condalock import virtual_packages_for_env
 
-    return (env_path, env_path.parent / VIRTUAL_PACKAGES_FILENAME, lock_path)
+    return (env_path, virtual_packages_for_env(env_path), lock_path)
 
 
 def preview(

@@ -67,6 +67,15 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
         "--driver", metavar="VERSION", help="the NVIDIA driver version, e.g. 550.54.15"
     )
     group.add_argument(
+        "--machine",
+        dest="machines",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="plan one environment every listed machine can run: a profile (detect --json, "
+        "nvidia-smi CSV or XML) or a folder of them; repeatable",
+    )
+    group.add_argument(
         "--platform",
         dest="platforms",
         action="append",
@@ -149,6 +158,36 @@ def plan_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Machin
         base_channel=args.base_channel,
     )
     return request, machine
+
+
+def fleet_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, list[Machine]]:
+    """The request and the machines of ``--machine``; platforms default to the machines'."""
+    from conda_torch_plugin.machine.profiles import read_machines
+    from conda_torch_plugin.plan import PlanRequest
+    from conda_torch_plugin.plan.fleet import fleet_platforms
+
+    for flag, value in (
+        ("--cuda", args.cuda),
+        ("--driver", args.driver),
+        ("--gpu-arch", args.gpu_arch),
+    ):
+        if value:
+            raise UsageError(
+                f"{flag} describes one machine; it cannot be combined with --machine",
+                hints=["describe every machine in its profile, or drop --machine"],
+            )
+    check_version_xy(args.python, "--python")
+    machines = read_machines(args.machines)
+    platforms = tuple(args.platforms or ()) or fleet_platforms(machines)
+    request = PlanRequest(
+        platforms=platforms,
+        cpu=args.cpu,
+        pytorch=args.pytorch,
+        python=args.python,
+        source=args.source,
+        base_channel=args.base_channel,
+    )
+    return request, machines
 
 
 def add_prefix_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:

@@ -152,9 +152,9 @@ def execute(args: argparse.Namespace) -> int:
                     install=previewed.to_dict(),
                 )
             else:
-                from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME
+                from conda_torch_plugin.condalock import virtual_packages_for_env
 
-                vp_path = env_path.parent / VIRTUAL_PACKAGES_FILENAME
+                vp_path = virtual_packages_for_env(env_path)
                 print(
                     f"\nDry run: would write {env_path}, {vp_path} and {lock_path}, and "
                     f"install into {target.prefix}. Nothing was changed."

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.atomic import atomic_write_text
+from conda_torch_plugin.condalock import virtual_packages_for_env
 from conda_torch_plugin.envfile._yaml_edit import (
     block_sequence,
     load_round_trip,
@@ -379,7 +380,7 @@ def write_environment(
     leaves both files as they were. With ``dry_run`` nothing is written.
     """
     env_path = Path(path)
-    vp_path = env_path.parent / VIRTUAL_PACKAGES_FILENAME
+    vp_path = virtual_packages_for_env(env_path)
     if env_path.is_dir():
         raise EnvFileError(
             f"{env_path} is a folder", hints=[f"pass the file: -f {env_path / 'environment.yml'}"]
