@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin.errors import UsageError
@@ -11,8 +13,11 @@ from conda_torch_plugin.sources import AUTO, BASE_CHANNELS, SOURCE_CHOICES
 if TYPE_CHECKING:
     import argparse
 
+    from conda_torch_plugin.envfile.targets import Targets
     from conda_torch_plugin.machine.model import Machine
-    from conda_torch_plugin.plan import PlanRequest
+    from conda_torch_plugin.plan import Plan, PlanRequest
+    from conda_torch_plugin.plan.fleet import FleetPlan
+    from conda_torch_plugin.recipes import Recipes
 
 PLATFORM_CHOICES = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "osx-64")
 _VERSION_XY = re.compile(r"^\d+\.\d+$")
@@ -138,7 +143,8 @@ def plan_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Machin
             )
         platforms = (here,)
     detected = None
-    if not args.cpu and not (args.cuda and args.gpu_arch):
+    recorded = getattr(args, "recorded_machine", False)  # re-planning a file's targets
+    if not args.cpu and not (args.cuda and args.gpu_arch) and not recorded:
         from conda_torch_plugin.machine.detect import detect
 
         detected = detect(cuda_override=args.cuda)
@@ -188,6 +194,86 @@ def fleet_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, list[
         base_channel=args.base_channel,
     )
     return request, machines
+
+
+TARGET_FLAGS = ("machines", "platforms", "cuda", "cpu", "gpu_arch", "driver")
+
+
+def has_target_flags(args: argparse.Namespace) -> bool:
+    """Whether the flags say what to plan for (else a file's recorded targets are kept)."""
+    return any(getattr(args, flag, None) for flag in TARGET_FLAGS) or args.source != AUTO
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan for ``write``/``create``, what it was planned for, and what that changed."""
+
+    plan: Plan
+    request: PlanRequest
+    machine: Machine | None  # the one machine (None for a fleet)
+    fleet: FleetPlan | None
+    targets: Targets
+    recorded: Targets | None  # what the file recorded before
+    kept: bool  # the recorded targets were re-planned (no target flags)
+
+
+def plan_for_file(args: argparse.Namespace, env_path: Path, recipes: Recipes) -> Planned:
+    """Plan for the flags, or, without target flags, for the targets ``env_path`` records.
+
+    ``args`` is completed with the recorded targets, so the header's command names them.
+    """
+    import os
+
+    from conda_torch_plugin.condalock import virtual_packages_for_env
+    from conda_torch_plugin.envfile.targets import Targets, read_targets
+    from conda_torch_plugin.plan import make_plan
+
+    recorded = read_targets(env_path, virtual_packages_for_env(env_path))
+    kept = recorded is not None and not has_target_flags(args)
+    if recorded is not None and kept:
+        args.platforms = list(recorded.platforms)
+        args.source = recorded.source
+        args.cpu = (
+            recorded.cpu or recorded.planned.get("compute") == "cpu" and not (recorded.machines)
+        )
+        if recorded.machines:
+            args.machines = [str(env_path.parent / m) for m in recorded.machines]
+        elif recorded.machine is not None:
+            machine = recorded.machine
+            args.cuda = machine.get("cuda") or None
+            args.driver = machine.get("driver") or None
+            args.gpu_arch = list(machine.get("gpu_arch") or [])
+            args.recorded_machine = True
+    fleet = None
+    machine: Machine | None = None
+    if args.machines:
+        from conda_torch_plugin.plan.fleet import plan_fleet
+
+        request, machines = fleet_inputs_from_args(args)
+        fleet = plan_fleet(request, machines, recipes, own_plans=False)
+        plan = fleet.plan
+    else:
+        request, machine = plan_inputs_from_args(args)
+        plan = make_plan(request, machine, recipes)
+    base = env_path.absolute().parent
+    targets = Targets(
+        platforms=tuple(p.platform for p in plan.platforms),
+        source=request.source,
+        cpu=request.cpu,
+        machines=tuple(
+            os.path.relpath(Path(m).absolute(), base).replace(os.sep, "/") for m in args.machines
+        ),
+        machine=None
+        if machine is None or request.cpu
+        else {
+            "name": machine.hostname,
+            "driver": machine.driver_version,
+            "cuda": machine.cuda_version,
+            "gpu_arch": [g.compute_capability for g in machine.gpus if g.compute_capability],
+        },
+        planned={"compute": plan.compute, "cuda": plan.cuda, "source": plan.source},
+    )
+    return Planned(plan, request, machine, fleet, targets, recorded, kept)
 
 
 def add_prefix_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:

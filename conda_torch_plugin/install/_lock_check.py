@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING
 from conda_torch_plugin.errors import IncompatibleMachine
 from conda_torch_plugin.findings import Finding
 from conda_torch_plugin.flavour import TORCH_NAMES, UNKNOWN, Flavour, lock_flavour
-from conda_torch_plugin.machine.check import machine_findings
+from conda_torch_plugin.machine.check import glibc_findings, machine_findings
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
+    from conda_torch_plugin.findings import Severity
     from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.recipes import Recipes
 
@@ -68,9 +69,20 @@ class MachineCheck:
 
 
 def check_machine(
-    lock: LockFile, platform: str, detection: Machine, recipes: Recipes | None
+    lock: LockFile,
+    platform: str,
+    detection: Machine,
+    recipes: Recipes | None,
+    *,
+    no_driver: Severity = "error",
+    glibc: str | None = None,
 ) -> MachineCheck:
-    """Can this machine (``detection``) run the lock's ``platform``? Pure; never raises."""
+    """Can this machine (``detection``) run the lock's ``platform``? Pure; never raises.
+
+    ``no_driver``: how bad a CUDA build on a machine without an NVIDIA driver is (an
+    error, unless the lock was planned for such a machine too); ``glibc``: the
+    ``__glibc`` the lock was solved for, checked against the machine's where known.
+    """
     packages = lock.packages_for(platform)
     if not packages:
         finding = Finding(
@@ -93,8 +105,9 @@ def check_machine(
             detection,
             recipes,
             remedies=LockRemedies(),
-            no_driver="error",
+            no_driver=no_driver,
         )
+        findings += glibc_findings(glibc, detection)
     elif torch is None:
         findings = [
             Finding("info", "the lock holds no PyTorch package", check="pytorch", code="no-pytorch")
@@ -147,3 +160,42 @@ def _with_detail(finding: Finding) -> str:
     if not finding.detail:
         return finding.message
     return f"{finding.message} ({'; '.join(finding.detail.splitlines())})"
+
+
+@dataclass(frozen=True)
+class FleetCheck:
+    """The lock against every machine an environment file was planned for."""
+
+    machine: str
+    check: MachineCheck
+
+    def to_dict(self) -> dict[str, object]:
+        return {"machine": self.machine, **self.check.to_dict()}
+
+
+def check_fleet(
+    lock: LockFile,
+    machines: Sequence[Machine],
+    recipes: Recipes | None,
+    *,
+    glibc: dict[str, str] | None = None,
+) -> list[FleetCheck]:
+    """``check_machine`` for each machine on its own platform (the same rules as install).
+
+    A machine without an NVIDIA driver is not an error: it runs the CUDA build on the
+    CPU, as the plan said. ``glibc``: the ``__glibc`` assumed per platform.
+    """
+    results = []
+    for machine in machines:
+        platforms = [machine.platform] if machine.platform else list(lock.platforms)
+        for platform in platforms:
+            result = check_machine(
+                lock,
+                platform,
+                machine,
+                recipes,
+                no_driver="info",
+                glibc=(glibc or {}).get(platform),
+            )
+            results.append(FleetCheck(machine.name, result))
+    return results

@@ -28,6 +28,7 @@ from conda_torch_plugin.compat import (
     describe_archs,
     how_runs,
     parse_cc,
+    version_tuple,
 )
 from conda_torch_plugin.findings import Finding, Severity
 from conda_torch_plugin.sources import find
@@ -97,6 +98,26 @@ def machine_findings(
         ]
     findings, jit = _check_driver(flavour, platform, detection, recipes, remedies, no_driver)
     return findings + _check_gpus(flavour, pytorch, platform, detection, recipes, remedies, jit)
+
+
+def glibc_findings(needed: str | None, machine: Machine) -> list[Finding]:
+    """A build's ``__glibc`` against the machine's C library (Linux, where both are known)."""
+    if not needed or not machine.glibc or not (machine.platform or "").startswith("linux"):
+        return []
+    try:
+        if version_tuple(machine.glibc) >= version_tuple(needed):
+            return []
+    except ValueError:
+        return []
+    return [
+        Finding(
+            "error",
+            f"glibc {machine.glibc} is older than the {needed} this build needs",
+            "upgrade the operating system, or plan an environment for this machine on its own",
+            check="glibc",
+            code="glibc-too-old",
+        )
+    ]
 
 
 def needs_conda_forge(flavour: Flavour | None, archs: Iterable[str], cc: str) -> bool:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal
 from conda_torch_plugin import compat
 from conda_torch_plugin.errors import FleetError, PlanError, UsageError
 from conda_torch_plugin.findings import Finding
-from conda_torch_plugin.machine.check import machine_findings
+from conda_torch_plugin.machine.check import glibc_findings, machine_findings
 from conda_torch_plugin.plan import make_plan
 from conda_torch_plugin.recipes import PLATFORMS, load_recipes
 from conda_torch_plugin.sources import AUTO, NAMES, source
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from conda_torch_plugin.machine.model import Machine
-    from conda_torch_plugin.plan.model import Plan, PlanRequest, PlatformPlan
+    from conda_torch_plugin.plan.model import Plan, PlanRequest
     from conda_torch_plugin.recipes import Recipes
 
 Status = Literal["runs", "runs-minor-compat", "runs-on-cpu", "cpu-build", "cannot"]
@@ -280,7 +280,7 @@ def verdict_for(plan: Plan, machine: Machine, recipes: Recipes) -> Verdict:
         remedies=FleetRemedies(),
         no_driver="info",
     )
-    findings += glibc_findings(platform_plan, machine)
+    findings += glibc_findings(platform_plan.virtual_packages.get("__glibc"), machine)
     errors = [f for f in findings if f.severity == "error"]
     build = flavour.label + " build"
     if errors:
@@ -313,27 +313,6 @@ def verdict_for(plan: Plan, machine: Machine, recipes: Recipes) -> Verdict:
         if machine.gpus:
             summary += ", every GPU covered"
     return Verdict(machine.name, machine.platform, status, summary, tuple(findings))
-
-
-def glibc_findings(platform_plan: PlatformPlan, machine: Machine) -> list[Finding]:
-    """The build's ``__glibc`` against the machine's C library (Linux, where known)."""
-    needed = platform_plan.virtual_packages.get("__glibc")
-    if not needed or not machine.glibc or not (machine.platform or "").startswith("linux"):
-        return []
-    try:
-        if compat.version_tuple(machine.glibc) >= compat.version_tuple(needed):
-            return []
-    except ValueError:
-        return []
-    return [
-        Finding(
-            "error",
-            f"glibc {machine.glibc} is older than the {needed} this build needs",
-            "upgrade the operating system, or plan this machine on its own",
-            check="glibc",
-            code="glibc-too-old",
-        )
-    ]
 
 
 class FleetRemedies:
