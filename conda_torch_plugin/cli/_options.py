@@ -239,10 +239,10 @@ def plan_for_file(args: argparse.Namespace, env_path: Path, recipes: Recipes) ->
         if recorded.machines:
             args.machines = [str(env_path.parent / m) for m in recorded.machines]
         elif recorded.machine is not None:
-            machine = recorded.machine
-            args.cuda = machine.get("cuda") or None
-            args.driver = machine.get("driver") or None
-            args.gpu_arch = list(machine.get("gpu_arch") or [])
+            was = recorded.machine
+            args.cuda = was.get("cuda") or None
+            args.driver = was.get("driver") or None
+            args.gpu_arch = list(was.get("gpu_arch") or [])
             args.recorded_machine = True
     fleet = None
     machine: Machine | None = None

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import argparse
 
     from conda_torch_plugin.condalock.lockfile import LockFile
+    from conda_torch_plugin.findings import Severity
     from conda_torch_plugin.install import MachineCheck
     from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.plan import PlanRequest
@@ -80,7 +81,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from conda_torch_plugin.cli._options import mirror_from_args, plan_inputs_from_args
+    from conda_torch_plugin.cli._options import mirror_from_args, plan_for_file
     from conda_torch_plugin.cli.install import (
         InstallBar,
         confirm,
@@ -90,7 +91,7 @@ def execute(args: argparse.Namespace) -> int:
         render_install_plan,
         target_from_args,
     )
-    from conda_torch_plugin.cli.write import plan_summary, write_command
+    from conda_torch_plugin.cli.write import plan_summary, target_changes, write_command
     from conda_torch_plugin.create import (
         check_installable,
         created_files,
@@ -98,20 +99,35 @@ def execute(args: argparse.Namespace) -> int:
         restored_on_failure,
         write_and_lock,
     )
+    from conda_torch_plugin.envfile import write_environment
     from conda_torch_plugin.install import check_machine, prefix_mode, prepare_install
     from conda_torch_plugin.lock import default_lockfile, regenerate_command
-    from conda_torch_plugin.plan import make_plan
     from conda_torch_plugin.recipes import load_recipes
 
     progress = InstallBar.for_args(args)
     target = target_from_args(args)
     prefix_mode(target.prefix)  # refuse a folder that is not an environment before any work
     recipes = load_recipes()
-    request, machine = plan_inputs_from_args(args)
-    plan = make_plan(request, machine, recipes)
+    env_path = Path(args.file)
+    old_text = (
+        env_path.read_text(encoding="utf-8", errors="replace") if env_path.is_file() else None
+    )
+    planned = plan_for_file(args, env_path, recipes)
+    request, plan = planned.request, planned.plan
     platform = platform_for(None)
     check_installable(plan, platform)
-    env_path = Path(args.file)
+    no_driver: Severity = "error"
+    if planned.machine is not None:
+        machine = planned.machine
+    else:  # a fleet: installed here, so checked against this machine
+        from conda_torch_plugin.machine.detect import detect
+
+        machine = detect()
+        fleet = planned.fleet
+        if fleet and any(
+            v.status == "runs-on-cpu" and v.platform == platform for v in fleet.verdicts
+        ):
+            no_driver = "warning"  # planned for machines without a GPU too
     lock_path = Path(args.lockfile) if args.lockfile else default_lockfile(env_path)
     alias, custom = mirror_from_args(args)
     if request.cpu:
@@ -124,18 +140,31 @@ def execute(args: argparse.Namespace) -> int:
         ),
         "channel_alias": alias,
         "custom_channels": custom,
+        "targets": planned.targets,
     }
     if not args.json:
         print(f"Plan: {plan_summary(plan)}")
         for warning in plan.warnings:
             print(f"warning: {warning}", file=sys.stderr)
+    rendered = write_environment(
+        plan,
+        env_path,
+        name=args.name,
+        command=files["env_command"],
+        dry_run=True,
+        targets=planned.targets,
+    )
+    for line in target_changes(planned, old_text, rendered.environment_yml, env_path):
+        print(line, file=sys.stderr)
 
     previewed = None
     if args.dry_run or not args.yes:
         progress.step("Solving (preview, nothing is written)")
         shown = preview(plan, env_path, **files)
         lock_model = shown.lock
-        check = _checked(check_machine(lock_model, platform, machine, recipes), args)
+        check = _checked(
+            check_machine(lock_model, platform, machine, recipes, no_driver=no_driver), args
+        )
         note_other_target(args, request, machine, lock_model, platform, recipes)
         previewed = prepare_install(
             lock_model, platform, target.prefix, channel_alias=alias, custom_channels=custom
@@ -170,7 +199,9 @@ def execute(args: argparse.Namespace) -> int:
             progress=progress.step,
             **files,
         )
-        check = _checked(check_machine(lock_model, platform, machine, recipes), args)
+        check = _checked(
+            check_machine(lock_model, platform, machine, recipes, no_driver=no_driver), args
+        )
         if previewed is None:
             note_other_target(args, request, machine, lock_model, platform, recipes)
         install_plan = prepare_install(

@@ -129,7 +129,9 @@ def infer_targets(data: Any, virtual_packages: Any) -> Targets | None:
     if cuda:
         planned["cuda"] = cuda
     planned["source"] = "pytorch" if "pytorch" in channels else "conda-forge"
-    machine = {"name": None, "driver": None, "cuda": cuda, "gpu_arch": []} if cuda else None
+    machine: dict[str, Any] | None = None
+    if cuda:
+        machine = {"name": None, "driver": None, "cuda": cuda, "gpu_arch": []}
     return Targets(
         platforms=tuple(platforms),
         cpu=cpu,
@@ -206,3 +208,20 @@ def target_machines(targets: Targets, folder: Path) -> list[Machine]:
         for platform in targets.platforms
         if not platform.startswith("osx")
     ]
+
+
+def planned_without_gpu(lockfile: Path, platform: str) -> list[str]:
+    """The machines without an NVIDIA GPU on ``platform`` that the lock's environment file
+    was planned for (by name): a CUDA build running there on the CPU is then as planned."""
+    from conda_torch_plugin.condalock import environment_for_lockfile, virtual_packages_for_env
+    from conda_torch_plugin.errors import TorchEnvError
+
+    env_path = environment_for_lockfile(lockfile)
+    try:
+        targets = read_targets(env_path, virtual_packages_for_env(env_path))
+        if targets is None or not targets.machines:
+            return []
+        machines = target_machines(targets, env_path.parent)
+    except TorchEnvError:
+        return []  # the profiles moved or changed: no exception is made
+    return [m.name for m in machines if m.platform == platform and not m.has_nvidia]
