@@ -233,6 +233,8 @@ def plan_for_file(args: argparse.Namespace, env_path: Path, recipes: Recipes) ->
     if recorded is not None and kept:
         args.platforms = list(recorded.platforms)
         args.source = recorded.source
+        args.pytorch = args.pytorch or recorded.pins.get("pytorch")
+        args.python = args.python or recorded.pins.get("python")
         args.cpu = (
             recorded.cpu or recorded.planned.get("compute") == "cpu" and not (recorded.machines)
         )
@@ -272,6 +274,7 @@ def plan_for_file(args: argparse.Namespace, env_path: Path, recipes: Recipes) ->
             "gpu_arch": [g.compute_capability for g in machine.gpus if g.compute_capability],
         },
         planned={"compute": plan.compute, "cuda": plan.cuda, "source": plan.source},
+        pins={k: v for k, v in (("pytorch", args.pytorch), ("python", args.python)) if v},
     )
     return Planned(plan, request, machine, fleet, targets, recorded, kept)
 

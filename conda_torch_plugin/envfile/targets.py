@@ -9,6 +9,7 @@ which conda and conda-lock ignore::
 - ``machines``: the ``--machine`` profiles, as paths relative to the file's folder, or
   ``machine``: the one machine it was planned for (its name, driver, CUDA and GPUs),
   whether detected or given by flags;
+- ``pins``: ``--pytorch`` and ``--python`` as given (kept unless given again);
 - ``planned``: what the plan chose (compute, CUDA, source), to tell what a re-plan changes.
 
 A later ``write``/``create`` without target flags re-plans for the same targets, on
@@ -40,6 +41,7 @@ class Targets:
     machines: tuple[str, ...] = ()  # --machine paths, relative to the file's folder
     machine: dict[str, Any] | None = None  # {"name", "driver", "cuda", "gpu_arch": [...]}
     planned: dict[str, Any] = field(default_factory=dict)  # {"compute", "cuda", "source"}
+    pins: dict[str, str] = field(default_factory=dict)  # {"pytorch": "2.5.1", "python": ...}
     inferred: bool = False  # read from an older file's contents, not recorded
 
     def to_json(self) -> str:
@@ -50,6 +52,8 @@ class Targets:
             data["machines"] = list(self.machines)
         elif self.machine is not None:
             data["machine"] = self.machine
+        if self.pins:
+            data["pins"] = self.pins
         data["planned"] = self.planned
         return json.dumps(data, separators=(", ", ": "))
 
@@ -93,6 +97,7 @@ def parse_targets(text: str, source: str) -> Targets | None:
                 machines=tuple(str(p) for p in data.get("machines", ())),
                 machine=dict(data["machine"]) if isinstance(data.get("machine"), dict) else None,
                 planned=dict(data.get("planned") or {}),
+                pins={str(k): str(v) for k, v in (data.get("pins") or {}).items()},
             )
         except (ValueError, KeyError, TypeError):
             raise EnvFileError(

@@ -16,7 +16,11 @@ from typing import TYPE_CHECKING
 from conda_torch_plugin.errors import IncompatibleMachine
 from conda_torch_plugin.findings import Finding
 from conda_torch_plugin.flavour import TORCH_NAMES, UNKNOWN, Flavour, lock_flavour
-from conda_torch_plugin.machine.check import glibc_findings, machine_findings
+from conda_torch_plugin.machine.check import (
+    glibc_findings,
+    machine_findings,
+    with_driver_cuda,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -187,6 +191,8 @@ def check_fleet(
     """
     results = []
     for machine in machines:
+        if recipes is not None:
+            machine = with_driver_cuda(machine, recipes)
         platforms = [machine.platform] if machine.platform else list(lock.platforms)
         for platform in platforms:
             result = check_machine(

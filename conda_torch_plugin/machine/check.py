@@ -19,6 +19,7 @@ build of unknown flavour) is the caller's decision, said in its own terms.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from conda_torch_plugin.compat import (
@@ -98,6 +99,22 @@ def machine_findings(
         ]
     findings, jit = _check_driver(flavour, platform, detection, recipes, remedies, no_driver)
     return findings + _check_gpus(flavour, pytorch, platform, detection, recipes, remedies, jit)
+
+
+def with_driver_cuda(machine: Machine, recipes: Recipes) -> Machine:
+    """The machine with its driver's CUDA filled in from the driver version where missing."""
+    if machine.cuda_version or not machine.driver_version or not machine.platform:
+        return machine
+    if machine.platform not in ("linux-64", "linux-aarch64", "win-64"):
+        return machine
+    try:
+        cuda = recipes.max_cuda_for_driver(machine.driver_version, machine.platform)
+    except (LookupError, ValueError):
+        cuda = None
+    if cuda is None:
+        return machine
+    note = f"driver {machine.driver_version} supports CUDA up to {cuda} (NVIDIA's driver table)"
+    return replace(machine, cuda_version=cuda, notes=(*machine.notes, note))
 
 
 def glibc_findings(needed: str | None, machine: Machine) -> list[Finding]:

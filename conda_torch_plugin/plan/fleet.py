@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Literal
 from conda_torch_plugin import compat
 from conda_torch_plugin.errors import FleetError, PlanError, UsageError
 from conda_torch_plugin.findings import Finding
-from conda_torch_plugin.machine.check import glibc_findings, machine_findings
+from conda_torch_plugin.machine.check import glibc_findings, machine_findings, with_driver_cuda
 from conda_torch_plugin.plan import make_plan
 from conda_torch_plugin.recipes import PLATFORMS, load_recipes
 from conda_torch_plugin.sources import AUTO, NAMES, source
@@ -149,22 +149,6 @@ def plan_fleet(
         )
         return FleetPlan(outcome.plan, verdicts)
     raise _fleet_error(cache, machines, outcome)
-
-
-def with_driver_cuda(machine: Machine, recipes: Recipes) -> Machine:
-    """The machine with its driver's CUDA filled in from the driver version where missing."""
-    if machine.cuda_version or not machine.driver_version or not machine.platform:
-        return machine
-    if machine.platform not in _CUDA_PLATFORMS:
-        return machine
-    try:
-        cuda = recipes.max_cuda_for_driver(machine.driver_version, machine.platform)
-    except (LookupError, ValueError):
-        cuda = None
-    if cuda is None:
-        return machine
-    note = f"driver {machine.driver_version} supports CUDA up to {cuda} (NVIDIA's driver table)"
-    return replace(machine, cuda_version=cuda, notes=(*machine.notes, note))
 
 
 def _signature(machine: Machine) -> tuple[object, ...]:
