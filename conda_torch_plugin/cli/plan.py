@@ -76,7 +76,8 @@ def render_verdicts(fleet: FleetPlan) -> str:
     for verdict in fleet.verdicts:
         mark = "ok" if verdict.status == "runs" else verdict.status
         lines.append(
-            f"  {verdict.machine.ljust(width)}  {verdict.platform}  {mark}: {verdict.summary}"
+            f"  {verdict.machine.ljust(width)}  {(verdict.platform or '?').ljust(9)}  "
+            f"{mark}: {verdict.summary}"
         )
     return "\n".join(lines)
 

@@ -294,8 +294,10 @@ def verdict_for(plan: Plan, machine: Machine, recipes: Recipes) -> Verdict:
     else:
         status = "runs"
         summary = f"{build}: driver {machine.driver_version} supports CUDA {machine.cuda_version}"
-        if machine.gpus:
+        if machine.gpus and all(g.compute_capability for g in machine.gpus):
             summary += ", every GPU covered"
+        elif machine.gpus:
+            summary += "; GPU coverage not checked (compute capability unknown)"
     return Verdict(machine.name, machine.platform, status, summary, tuple(findings))
 
 
