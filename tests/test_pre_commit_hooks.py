@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import tomllib
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -18,7 +17,7 @@ def test_lock_check_hook() -> None:
     [hook] = [h for h in hooks if h["id"] == "conda-torch-env-lock-check"]
     assert hook["language"] == "python" and hook["pass_filenames"] is False
     program, *argv = shlex.split(hook["entry"])
-    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert program in scripts
+    scripts = (ROOT / "pyproject.toml").read_text().split("[project.scripts]", 1)[1]
+    assert f'\n{program} = "conda_torch_plugin.cli:run"' in scripts.split("\n[", 1)[0]
     args = build_parser().parse_args([*argv, "-f", "gpu.yml"])
     assert args.check is True and args.env_file == "gpu.yml"
