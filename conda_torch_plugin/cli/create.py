@@ -163,7 +163,10 @@ def execute(args: argparse.Namespace) -> int:
         shown = preview(plan, env_path, **files)
         lock_model = shown.lock
         check = _checked(
-            check_machine(lock_model, platform, machine, recipes, no_driver=no_driver), args
+            check_machine(
+                lock_model, platform, machine, recipes, no_driver=no_driver, env_file=args.file
+            ),
+            args,
         )
         note_other_target(args, request, machine, lock_model, platform, recipes)
         previewed = prepare_install(
@@ -200,7 +203,10 @@ def execute(args: argparse.Namespace) -> int:
             **files,
         )
         check = _checked(
-            check_machine(lock_model, platform, machine, recipes, no_driver=no_driver), args
+            check_machine(
+                lock_model, platform, machine, recipes, no_driver=no_driver, env_file=args.file
+            ),
+            args,
         )
         if previewed is None:
             note_other_target(args, request, machine, lock_model, platform, recipes)

@@ -203,8 +203,18 @@ def machine_check(
         from conda_torch_plugin.envfile.targets import planned_without_gpu
 
         cpu_members = planned_without_gpu(lock_path, platform)
+    env_file = None
+    if lock_path is not None:
+        from conda_torch_plugin.condalock import environment_for_lockfile
+
+        env_file = environment_for_lockfile(lock_path).name
     check = check_machine(
-        lock, platform, here, load_recipes(), no_driver="warning" if cpu_members else "error"
+        lock,
+        platform,
+        here,
+        load_recipes(),
+        no_driver="warning" if cpu_members else "error",
+        env_file=env_file,
     )
     if cpu_members and not json_mode:
         print(

@@ -80,20 +80,23 @@ def check_machine(
     *,
     no_driver: Severity = "error",
     glibc: str | None = None,
+    env_file: str | None = None,
 ) -> MachineCheck:
     """Can this machine (``detection``) run the lock's ``platform``? Pure; never raises.
 
     ``no_driver``: how bad a CUDA build on a machine without an NVIDIA driver is (an
     error, unless the lock was planned for such a machine too); ``glibc``: the
-    ``__glibc`` the lock was solved for, checked against the machine's where known.
+    ``__glibc`` the lock was solved for, checked against the machine's where known;
+    ``env_file``: the environment file the fixes name (``-f``), when not environment.yml.
     """
+    remedies = LockRemedies(env_file)
     packages = lock.packages_for(platform)
     if not packages:
         finding = Finding(
             "error",
             f"the lock holds no packages for {platform} (it holds: "
             f"{', '.join(lock.platforms) or 'none'})",
-            f"lock this platform too: conda torch-env lock --platform {platform}",
+            f"lock this platform too: {remedies.lock} --platform {platform}",
             check="platform",
             code="platform-not-locked",
         )
@@ -108,7 +111,7 @@ def check_machine(
             platform,
             detection,
             recipes,
-            remedies=LockRemedies(),
+            remedies=remedies,
             no_driver=no_driver,
         )
         findings += glibc_findings(glibc, detection)
@@ -130,25 +133,29 @@ def check_machine(
 
 
 class LockRemedies:
-    """Install's way out: re-plan and re-lock for this machine (the lock is the input)."""
+    """Install's way out: re-plan and re-lock for this machine (the lock is the input).
+
+    ``env_file``: the environment file, named with ``-f`` in every command when it is
+    not environment.yml (its lock and virtual packages are named after it).
+    """
+
+    def __init__(self, env_file: str | None = None) -> None:
+        flag = f" -f {env_file}" if env_file and env_file != "environment.yml" else ""
+        self.write = f"conda torch-env write{flag}"
+        self.lock = f"conda torch-env lock{flag}"
 
     def cuda_build(self) -> str:
-        return "conda torch-env write && conda torch-env lock"
+        return f"{self.write} && {self.lock}"
 
     def cpu_build(self) -> str:
-        return "conda torch-env write --cpu && conda torch-env lock"
+        return f"{self.write} --cpu && {self.lock}"
 
     def for_driver(self, driver_cuda: str) -> str:
-        return (
-            f"re-plan for this driver: conda torch-env write --cuda {driver_cuda} && "
-            "conda torch-env lock"
-        )
+        return f"re-plan for this driver: {self.write} --cuda {driver_cuda} && {self.lock}"
 
     def for_gpu(self, cc: str, *, conda_forge: bool) -> str:
         source = " --source conda-forge" if conda_forge else ""
-        return (
-            f"re-plan for it: conda torch-env write --gpu-arch {cc}{source} && conda torch-env lock"
-        )
+        return f"re-plan for it: {self.write} --gpu-arch {cc}{source} && {self.lock}"
 
     def runtime_check(self) -> str | None:
         return None  # nothing is installed yet to run

@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING
 import pytest
 from support.cli import run_cli, run_cli_json, run_main
 
+from conda_torch_plugin.condalock.lockfile import read_lockfile
 from conda_torch_plugin.envfile.targets import planned_without_gpu
+from conda_torch_plugin.install import check_machine
+from conda_torch_plugin.machine.model import Machine
+from conda_torch_plugin.recipes import load_recipes
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -194,6 +198,15 @@ def test_lock_check_verifies_every_planned_machine(
     assert "1 machine the environment was planned for cannot run the lock" in err
     assert "node07 (linux-64): driver 470.82.01 (CUDA 11.4) cannot run this CUDA 12.4" in err
     assert "conda torch-env write -f gpu.yml" in err
+
+    # Install's own check names the file in its fixes (-f gpu.yml), as every "lock" hint must.
+    lock = read_lockfile(tmp_path / "gpu.conda-lock.yml")
+    node07 = Machine("470.82.01", "11.4", "profile", (), platform="linux-64", hostname="node07")
+    check = check_machine(lock, "linux-64", node07, load_recipes(), env_file="gpu.yml")
+    assert not check.ok
+    assert "conda torch-env write -f gpu.yml --cuda 11.4 && conda torch-env lock -f gpu.yml" in (
+        check.errors[0].fix or ""
+    )
 
     status, out, _ = run_main(capsys, "lock", "-f", "gpu.yml", "--check", "--json")
     report = json.loads(out)
