@@ -104,6 +104,12 @@ def render_text(detection: Machine) -> str:
     else:
         lines.append("No NVIDIA GPU detected.")
     lines.append("")
+    system = detection.platform or "platform unknown"
+    if detection.glibc:
+        system += f", glibc {detection.glibc}"
+    elif detection.osx:
+        system += f", macOS {detection.osx}"
+    lines.append(f"machine:   {detection.hostname or '?'} ({system})")
     lines.append(f"driver:    {detection.driver_version or 'none found'}")
     if detection.cuda_version is not None:
         cuda = detection.cuda_version
@@ -112,6 +118,8 @@ def render_text(detection: Machine) -> str:
     else:
         cuda = "unknown"
     lines.append(f"max CUDA:  {cuda} ({_SOURCES.get(detection.source, detection.source)})")
+    if detection.cuda_arch:
+        lines.append(f"cuda_arch: {detection.cuda_arch} (the lowest compute capability)")
     if detection.notes:
         lines.append("notes:")
         lines.extend(f"  - {note}" for note in detection.notes)

@@ -172,8 +172,8 @@ def check_targets(env_file: str, lockfile: Path) -> list[FleetCheck]:
     env_path = Path(env_file)
     vp_path = virtual_packages_for_env(env_path)
     targets = read_targets(env_path, vp_path)
-    if targets is None or not lockfile.is_file():
-        return []
+    if targets is None or targets.inferred or not lockfile.is_file():
+        return []  # nothing recorded: no machine to check
     machines = target_machines(targets, env_path.parent)
     if not machines:
         return []

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 from support.cli import run_cli, run_cli_json, run_main
 
+from conda_torch_plugin.cli import main
+from conda_torch_plugin.compat import current_platform
 from conda_torch_plugin.condalock.lockfile import read_lockfile
 from conda_torch_plugin.envfile.targets import planned_without_gpu
 from conda_torch_plugin.install import check_machine
@@ -73,6 +75,16 @@ def test_profiles_from_detect_save_plan_a_mixed_volta_blackwell_team(
     assert set(by_name) == {"v100-node", "ws-3", "login1"}
     assert all(m["ok"] for m in by_name.values())
     assert by_name["v100-node"]["own_plan"]["source"] == "pytorch"
+
+
+def test_cuda_arch_override(fake_nvml_env: Callable[..., dict[str, str]]) -> None:
+    env = fake_nvml_env(extra={"CONDA_OVERRIDE_CUDA_ARCH": "7.5"})
+    assert run_cli_json("detect", "--json", env=env)["cuda_arch"] == "7.5"
+    env = fake_nvml_env(extra={"CONDA_OVERRIDE_CUDA_ARCH": "sm75"})
+    bad = run_cli("detect", env=env)
+    assert bad.returncode == 2 and "CONDA_OVERRIDE_CUDA_ARCH='sm75' is not" in bad.stderr
+    text = run_cli("detect", env=fake_nvml_env()).stdout
+    assert "cuda_arch: 9.0 (the lowest compute capability)" in text
 
 
 def test_plan_text_lists_each_machine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -216,3 +228,43 @@ def test_lock_check_verifies_every_planned_machine(
         "login1": True,
         "node07": False,
     }
+
+
+@pytest.mark.skipif(
+    current_platform() != "linux-64", reason="the test channels hold linux-64 packages only"
+)
+def test_install_on_a_gpu_less_member_needs_no_force(
+    fake_nvml_env: Callable[..., dict[str, str]], package_channels: Path, tmp_path: Path
+) -> None:
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    profile(machines, "gpu01", "550.54.15", "8.6", cuda="12.4")
+    team = tmp_path / "team.yml"
+    args = ["-f", str(team), "--machine", str(machines), "--pytorch", "2.5.1"]
+    assert main(["write", *args]) == 0
+    lock = ["lock", "-f", str(team), "--channel-alias", package_channels.as_uri()]
+    assert main(lock) == 0
+    lockfile = tmp_path / "team.conda-lock.yml"
+    no_driver = fake_nvml_env(
+        gpus=(), extra={"FAKE_NVML_INIT_ERROR": "9", "CONDA_TORCH_ENV_CACHE_DIR": str(tmp_path)}
+    )
+    install = ["install", "-p", str(tmp_path / "env"), "--lockfile", str(lockfile), "--dry-run"]
+
+    # Planned for GPU machines only: a machine without a driver is refused.
+    refused = run_cli(*install, env=no_driver, cwd=tmp_path)
+    assert refused.returncode == 1 and "use --force" in refused.stderr
+    assert "conda torch-env write -f team.yml --cpu && conda torch-env lock -f team.yml" in (
+        refused.stderr
+    )
+
+    # The team has a login node: the same machine is accepted, with a note.
+    profile(machines, "login1", None)
+    assert main(["write", "-f", str(team)]) == 0  # the recorded targets: the same machines
+    assert main(lock) == 0
+    accepted = run_cli(*install, env=no_driver, cwd=tmp_path)
+    assert accepted.returncode == 0, accepted.stderr
+    assert (
+        "note: the environment was planned for machines without an NVIDIA GPU too (login1)"
+        in accepted.stderr
+    )
+    assert "use --force" not in accepted.stderr
