@@ -268,3 +268,59 @@ def test_install_on_a_gpu_less_member_needs_no_force(
         in accepted.stderr
     )
     assert "use --force" not in accepted.stderr
+
+
+@pytest.mark.skipif(
+    current_platform() != "linux-64", reason="the test channels hold linux-64 packages only"
+)
+def test_create_keeps_a_committed_files_targets(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    package_channels: Path,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONDA_TORCH_ENV_CACHE_DIR", str(tmp_path / "cache"))
+    assert run_main(capsys, "write", *TARGETS, "--platform", "linux-64")[0] == 0
+    committed = (tmp_path / "environment.yml").read_text()
+    # No flags, on a machine without a GPU: still the file's CUDA 12.4 build, not cpuonly.
+    alias = ["--channel-alias", package_channels.as_uri()]
+    status, out, _ = run_main(capsys, "create", "-p", "env", "--dry-run", "--json", *alias)
+    assert status == 0
+    report = json.loads(out)
+    assert report["environment_yml"] == committed
+    assert "pytorch-cuda=12.4" in report["environment_yml"]
+    assert report["plan"]["cuda"] == "12.4"
+
+
+@pytest.mark.skipif(
+    current_platform() != "linux-64", reason="the test channels hold linux-64 packages only"
+)
+def test_create_for_a_team_on_its_login_node(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    package_channels: Path,
+) -> None:
+    import conda_torch_plugin.machine.detect as detect_module
+
+    login = Machine(None, None, "none", (), platform="linux-64", hostname="login1")
+    monkeypatch.setattr(detect_module, "detect", lambda **_: login)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONDA_TORCH_ENV_CACHE_DIR", str(tmp_path / "cache"))
+    machines = tmp_path / "machines"
+    machines.mkdir()
+    profile(machines, "gpu01", "550.54.15", "8.6", cuda="12.4")
+    profile(machines, "login1", None)
+    argv = ["create", "-p", "env", "-f", "team.yml", "--machine", "machines", "--pytorch", "2.5.1"]
+    alias = ["--channel-alias", package_channels.as_uri()]
+    status, _, err = run_main(capsys, *argv, "--yes", *alias)
+    assert status == 0, err
+    assert {"team.yml", "team.virtual-packages.yml", "team.conda-lock.yml"} <= {
+        p.name for p in tmp_path.iterdir()
+    }
+    assert not (tmp_path / "conda-lock.yml").exists()
+    assert "runs on the CPU only on this machine" in err  # a warning, not a refusal
+    assert (
+        tmp_path / "env" / "conda-meta" / "pytorch-2.5.1-py3.12_cuda12.4_cudnn9.1.0_0.json"
+    ).is_file()
