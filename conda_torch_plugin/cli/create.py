@@ -72,7 +72,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lockfile",
         metavar="FILE",
-        help="the lock file to write (default: conda-lock.yml beside the environment file)",
+        help="the lock file to write (default: conda-lock.yml beside environment.yml, "
+        "STEM.conda-lock.yml beside STEM.yml)",
     )
     add_plan_arguments(parser)
     add_install_arguments(parser)

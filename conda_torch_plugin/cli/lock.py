@@ -56,7 +56,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lockfile",
         metavar="FILE",
-        help="the lock file (default: conda-lock.yml beside the environment file)",
+        help="the lock file (default: conda-lock.yml beside environment.yml, "
+        "STEM.conda-lock.yml beside STEM.yml)",
     )
     parser.add_argument(
         "--virtual-package-spec",

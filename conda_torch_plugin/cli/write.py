@@ -55,7 +55,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_FILE,
         metavar="FILE",
         help=f"the environment file to write or update (default: ./{DEFAULT_FILE}); "
-        "virtual-packages.yml goes beside it",
+        "virtual-packages.yml goes beside it (STEM.virtual-packages.yml for STEM.yml)",
     )
     parser.add_argument(
         "-n", "--name", help="the environment's name: (default: keep the file's, or 'torch')"
