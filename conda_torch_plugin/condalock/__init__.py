@@ -45,3 +45,9 @@ def environment_for_lockfile(lockfile: str | os.PathLike[str]) -> Path:
     if path.name.endswith(suffix) and len(path.name) > len(suffix):
         return path.parent / (path.name[: -len(suffix)] + ".yml")
     return path.parent / ENVIRONMENT_FILENAME
+
+
+def lock_command_for(lockfile: str | os.PathLike[str]) -> str:
+    """The command that remakes ``lockfile``, with the ``-f`` its environment file needs."""
+    env = environment_for_lockfile(lockfile)
+    return "conda torch-env lock" + ("" if env.name == ENVIRONMENT_FILENAME else f" -f {env.name}")

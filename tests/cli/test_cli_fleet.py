@@ -324,3 +324,15 @@ def test_create_for_a_team_on_its_login_node(
     assert (
         tmp_path / "env" / "conda-meta" / "pytorch-2.5.1-py3.12_cuda12.4_cudnn9.1.0_0.json"
     ).is_file()
+
+
+def test_a_missing_lock_names_the_environment_file_to_lock(tmp_path: Path) -> None:
+    from conda_torch_plugin.condalock.lockfile import read_lockfile as read
+    from conda_torch_plugin.errors import LockError
+
+    with pytest.raises(LockError) as caught:
+        read(tmp_path / "gpu.conda-lock.yml")
+    assert caught.value.hints == ["create it with `conda torch-env lock -f gpu.yml`"]
+    with pytest.raises(LockError) as caught:
+        read(tmp_path / "conda-lock.yml")
+    assert caught.value.hints == ["create it with `conda torch-env lock`"]
