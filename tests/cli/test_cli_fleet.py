@@ -332,7 +332,7 @@ def test_a_missing_lock_names_the_environment_file_to_lock(tmp_path: Path) -> No
 
     with pytest.raises(LockError) as caught:
         read(tmp_path / "gpu.conda-lock.yml")
-    assert caught.value.hints == ["create it with `conda torch-env lock -f gpu.yml`"]
+    assert list(caught.value.hints) == ["create it with `conda torch-env lock -f gpu.yml`"]
     with pytest.raises(LockError) as caught:
         read(tmp_path / "conda-lock.yml")
-    assert caught.value.hints == ["create it with `conda torch-env lock`"]
+    assert list(caught.value.hints) == ["create it with `conda torch-env lock`"]
