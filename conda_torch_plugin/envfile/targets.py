@@ -20,6 +20,7 @@ inferred from its ``platforms:`` and virtual-packages.yml's ``__cuda``.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from conda_torch_plugin.machine.model import Machine
 
 TARGETS_PREFIX = "# torch-env targets: "
+_CUDA_PIN = re.compile(r"\s*(?:[\w.-]+::)?(?:pytorch-cuda|cuda-version)\s*=+\s*(\d+\.\d+)")
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,14 @@ def infer_targets(data: Any, virtual_packages: Any) -> Targets | None:
                 break
     channels = [str(c) for c in data.get("channels") or () if isinstance(c, str)]
     specs = [str(d) for d in data.get("dependencies") or () if isinstance(d, str)]
+    if cuda is None:  # no virtual-packages.yml: the CUDA pin in the dependencies
+        for spec in specs:
+            match = re.match(
+                r"\s*(?:[\w.-]+::)?(?:pytorch-cuda|cuda-version)\s*=+\s*(\d+\.\d+)", spec
+            )
+            if match:
+                cuda = match[1]
+                break
     cpu = any(s.split("=")[0].strip() == "cpuonly" for s in specs) and cuda is None
     planned: dict[str, Any] = {"compute": "cuda" if cuda else ("cpu" if cpu else None)}
     if cuda:

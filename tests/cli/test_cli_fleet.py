@@ -142,6 +142,22 @@ def test_an_older_file_without_recorded_targets_keeps_its_platforms_and_cuda(
     assert "inferred from the file" in err
 
 
+def test_an_older_file_without_virtual_packages_keeps_its_cuda(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "environment.yml").write_text(
+        "name: research\nchannels: [pytorch, nvidia, conda-forge]\n"
+        "platforms: [linux-64, win-64]\n"
+        "dependencies:\n  - pytorch=2.5.1\n  - pytorch-cuda=12.1\n  - numpy\n"
+    )
+    status, _, err = run_main(capsys, "write", "--pytorch", "2.5.1")
+    assert status == 0
+    text = (tmp_path / "environment.yml").read_text()
+    assert "pytorch-cuda=12.1" in text and "cpuonly" not in text and "  - numpy" in text
+    assert "linux-64, win-64, CUDA 12.1" in err
+
+
 def test_changing_targets_needs_flags_and_prints_the_changed_lines(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
