@@ -166,7 +166,6 @@ class _Cache:
 
     def __init__(self, request: PlanRequest, recipes: Recipes) -> None:
         self.request, self.recipes = request, recipes
-        self.verdicts: dict[tuple[object, ...], Verdict] = {}
         self.owns: dict[tuple[object, ...], tuple[Plan | None, str | None]] = {}
 
     def fleet(self, machines: Sequence[Machine]) -> FleetPlan | list[Verdict] | PlanError:
@@ -177,6 +176,7 @@ class _Cache:
             plan = make_plan(self.request, combined, self.recipes)
         except PlanError as error:
             return error
+        plan = self.per_platform(plan, list(kinds.values()))
         plan = _with_fleet_glibc(plan, list(kinds.values()))
         by_kind = {key: verdict_for(plan, m, self.recipes) for key, m in kinds.items()}
         failed = [v for v in by_kind.values() if not v.ok]
@@ -186,6 +186,44 @@ class _Cache:
         reasons = _binding_reasons(self, plan, list(kinds.values()))
         plan = replace(plan, reasons=(*reasons, *plan.reasons))
         return FleetPlan(plan, verdicts)
+
+    def per_platform(self, plan: Plan, machines: Sequence[Machine]) -> Plan:
+        """Each other CUDA platform's variant decided by its own machines' lowest driver.
+
+        The release, Python and source stay the primary platform's (one environment); a
+        platform whose machines allow a newer CUDA variant of that release gets it.
+        """
+        if plan.compute != "cuda" or len(plan.platforms) < 2:
+            return plan
+        platforms = list(plan.platforms)
+        reasons = []
+        for index, platform_plan in enumerate(platforms[1:], start=1):
+            members = [m for m in machines if m.platform == platform_plan.platform]
+            if platform_plan.compute != "cuda" or not any(m.has_nvidia for m in members):
+                continue
+            request = replace(
+                self.request,
+                platforms=(platform_plan.platform,),
+                pytorch=plan.pytorch,
+                python=plan.python,
+                source=plan.source,
+            )
+            try:
+                own = make_plan(
+                    request, combined_machine(members, platform_plan.platform), self.recipes
+                )
+            except PlanError:
+                continue  # the variant assembled from the primary's stays; verdicts judge it
+            chosen = own.platforms[0]
+            if chosen.cuda != platform_plan.cuda and chosen.compute == "cuda":
+                platforms[index] = chosen
+                reasons.append(
+                    f"{chosen.platform}: its machines' lowest driver allows CUDA {chosen.cuda} "
+                    f"(not {platform_plan.cuda}) for pytorch {plan.pytorch}."
+                )
+        if not reasons:
+            return plan
+        return replace(plan, platforms=tuple(platforms), reasons=(*plan.reasons, *reasons))
 
     def own(self, machine: Machine) -> tuple[Plan | None, str | None]:
         """The best plan ``machine`` gets on its own, or why it gets none."""

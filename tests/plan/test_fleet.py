@@ -119,6 +119,19 @@ def test_linux_windows_and_macos_members() -> None:
     }
 
 
+def test_each_platform_gets_the_variant_its_own_machines_allow() -> None:
+    fleet = fleet_of(
+        machine("gpu01", "535.104.05", A100, cuda="12.2"),
+        machine("gpu02", "535.104.05", A100, cuda="12.2"),
+        machine("ws-win", "551.61", RTX3090, cuda="12.4", platform="win-64"),
+        source="pytorch",
+    )
+    cuda = {p.platform: p.cuda for p in fleet.plan.platforms}
+    assert cuda == {"linux-64": "12.1", "win-64": "12.4"}
+    assert fleet.plan.platforms[1].virtual_packages["__cuda"] == "12.4"
+    assert verdicts(fleet) == {"gpu01": "runs", "gpu02": "runs", "ws-win": "runs"}
+
+
 def test_lowest_driver_binds_and_is_named() -> None:
     fleet = fleet_of(
         machine("node07", "470.82.01", A100),  # nvidia-smi CSV: no CUDA version, only the driver
