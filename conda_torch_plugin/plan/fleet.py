@@ -183,7 +183,7 @@ class _Cache:
         if failed:
             return failed
         verdicts = tuple(replace(by_kind[_signature(m)], machine=m.name) for m in machines)
-        reasons = _binding_reasons(self, plan, list(kinds.values()))
+        reasons = _binding_reasons(self, plan, list(kinds.values()), machines)
         plan = replace(plan, reasons=(*reasons, *plan.reasons))
         return FleetPlan(plan, verdicts)
 
@@ -378,12 +378,19 @@ def _with_fleet_glibc(plan: Plan, machines: Sequence[Machine]) -> Plan:
     return replace(plan, platforms=tuple(platforms), specs=primary.specs if primary else plan.specs)
 
 
-def _binding_reasons(cache: _Cache, plan: Plan, machines: Sequence[Machine]) -> list[str]:
-    """Name the machines that bind: the lowest driver, and GPUs only another source covers."""
+def _binding_reasons(
+    cache: _Cache, plan: Plan, kinds: Sequence[Machine], machines: Sequence[Machine]
+) -> list[str]:
+    """Name the machines that bind: the lowest driver, and GPUs only another source covers.
+
+    ``kinds`` holds one machine of each kind, ``machines`` all of them (for the counts).
+    """
     reasons: list[str] = []
-    gpu_machines = [m for m in machines if m.has_nvidia and m.cuda_version]
+    gpu_machines = [m for m in kinds if m.has_nvidia and m.cuda_version]
     if plan.compute == "cuda" and plan.cuda and gpu_machines:
         binding = min(gpu_machines, key=lambda m: compat.version_tuple(m.cuda_version or "0"))
+        alike = [m for m in machines if _signature(m) == _signature(binding)]
+        name = alike[0].name + (f" (and {len(alike) - 1} more like it)" if len(alike) > 1 else "")
         if len(machines) > 1:
             through = (
                 " (through minor-version compatibility)"
@@ -392,7 +399,7 @@ def _binding_reasons(cache: _Cache, plan: Plan, machines: Sequence[Machine]) -> 
                 else ""
             )
             reasons.append(
-                f"{binding.name}: driver {binding.driver_version} (CUDA {binding.cuda_version}) "
+                f"{name}: driver {binding.driver_version} (CUDA {binding.cuda_version}) "
                 f"limits the build to CUDA {plan.cuda}{through}."
             )
     if cache.request.source == AUTO and plan.source != NAMES[0]:

@@ -234,3 +234,5 @@ def test_a_thousand_machines_of_a_few_kinds_plan_quickly() -> None:
     assert time.perf_counter() - start < 10
     assert len(fleet.verdicts) == 1000 and all(v.ok for v in fleet.verdicts)
     assert fleet.verdicts[999].machine == "node0999"
+    # The binding kind is named by its first machine, with how many more are like it.
+    assert fleet.plan.reasons[0].startswith("node0001 (and 332 more like it): driver 535.104.05")
