@@ -119,7 +119,11 @@ def test_conda_action_runs_the_full_cli(fake_conda: Path) -> None:
     result = _run(
         """
         import argparse, contextlib, io, json
+        import conda_torch_plugin.cli as cli
         import conda_torch_plugin.plugin as plugin
+        # Once py-rattler is loaded (a plan reads repodata) the action leaves with
+        # os._exit; here it returns, so that the script can go on.
+        cli._flush_and_exit = lambda status: None
         (sub,) = list(plugin.conda_subcommands())
         parser = argparse.ArgumentParser(prog="conda torch-env", add_help=False)
         sub.configure_parser(parser)

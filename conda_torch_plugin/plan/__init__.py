@@ -92,13 +92,12 @@ def plan_from_channels(
 
     from conda_torch_plugin.plan.candidates import from_channels
 
-    extra = {"read": read} if read is not None else {}
     candidates = from_channels(
         request.platforms,
         channel_alias=channel_alias,
         custom_channels=custom_channels,
         offline=offline,
-        **extra,
+        read=read,
     )
     plan = make_plan(request, machines, candidates.recipes)
     return replace(

@@ -41,11 +41,12 @@ def from_channels(
     custom_channels: Mapping[str, str] | None = None,
     offline: bool = False,
     recipes: Recipes | None = None,
-    read: Callable[..., tuple[Record, ...]] = query,
+    read: Callable[..., tuple[Record, ...]] | None = None,
 ) -> Candidates:
     """The recipes restricted to what each publishing source's channel holds for
     ``platforms``. Never raises for an unreadable channel: it falls back and says so."""
     recipes = recipes if recipes is not None else load_recipes()
+    read = read or query
     notes: list[str] = []
     for name, src in SOURCES.items():
         if not src.reads_repodata:

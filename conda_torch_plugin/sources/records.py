@@ -113,7 +113,7 @@ def query(
     """
     import asyncio
 
-    from rattler import Channel
+    from rattler import Channel, Platform
     from rattler.exceptions import (
         FetchRepoDataError,
         GatewayError,
@@ -122,7 +122,7 @@ def query(
     )
 
     client = gateway or make_gateway(offline=offline)
-    subdirs = list(dict.fromkeys([*platforms, "noarch"]))
+    subdirs = [Platform(p) for p in dict.fromkeys([*platforms, "noarch"])]
     try:
         result = asyncio.run(
             client.query([Channel(url)], subdirs, list(TORCH_FAMILY), recursive=False)
@@ -142,10 +142,10 @@ def _record(raw: Any) -> Record:
     return Record(
         name=raw.name.normalized,
         version=str(raw.version),
-        build=raw.build,
+        build=str(raw.build),
         build_number=int(raw.build_number),
-        subdir=raw.subdir,
-        depends=tuple(raw.depends),
+        subdir=str(raw.subdir),
+        depends=tuple(str(d) for d in raw.depends),
     )
 
 

@@ -48,7 +48,6 @@ _ARCH = re.compile(r"TORCH_CUDA_ARCH_LIST=\"?([0-9.;+PTXa]+)\"?")
 _IF = re.compile(r"cuda_compiler_version[^=]*==\s*\"?([0-9.*\[\]-]+)\"?")
 
 
-
 @dataclass(frozen=True)
 class ArchFinding:
     pytorch: str
