@@ -113,7 +113,7 @@ def query(
     """
     import asyncio
 
-    from rattler import Channel, Platform
+    from rattler import Channel, Subdir
     from rattler.exceptions import (
         FetchRepoDataError,
         GatewayError,
@@ -122,7 +122,7 @@ def query(
     )
 
     client = gateway or make_gateway(offline=offline)
-    subdirs = [Platform(p) for p in dict.fromkeys([*platforms, "noarch"])]
+    subdirs = [Subdir(p) for p in dict.fromkeys([*platforms, "noarch"])]
     try:
         result = asyncio.run(
             client.query([Channel(url)], subdirs, list(TORCH_FAMILY), recursive=False)
