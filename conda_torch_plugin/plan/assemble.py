@@ -152,6 +152,22 @@ def _cuda_reasons(
 
 
 def _companions_reason(release: Release, warnings: list[str]) -> str:
+    if release.torchvision is None:
+        warnings.append(
+            f"No torchvision build of {source(release.channel).where} accepts pytorch "
+            f"{release.pytorch}, so the environment has none."
+        )
+    if release.torchvision is None and release.torchaudio is None:
+        warnings.append(
+            f"No torchaudio is paired with pytorch {release.pytorch} on "
+            f"{source(release.channel).where}, so the environment has none."
+        )
+        return f"pytorch {release.pytorch} alone: no companion build accepts it."
+    if release.torchvision is None:
+        return (
+            f"torchaudio {release.torchaudio}: the newest whose build accepts pytorch "
+            f"{release.pytorch}."
+        )
     if release.torchaudio is None:
         warnings.append(
             f"No torchaudio is paired with pytorch {release.pytorch} on "

@@ -136,8 +136,8 @@ def _narrow(
     cpu_platforms += tuple(p for p in release.cpu_platforms if p not in platforms)
     if not python or not (variants or cpu_platforms):
         return None
-    torchvision = _companion("torchvision", release.pytorch, by_name)
-    torchaudio = _companion("torchaudio", release.pytorch, by_name)
+    torchvision = _companion("torchvision", release.pytorch, python, by_name)
+    torchaudio = _companion("torchaudio", release.pytorch, python, by_name)
     audio_platforms = tuple(
         p
         for p in dict.fromkeys([*release.torchaudio_platforms, *platforms])
@@ -163,12 +163,17 @@ def _narrow(
     )
 
 
-def _companion(name: str, pytorch: str, by_name: dict[str, list[Record]]) -> str | None:
-    """The newest ``name`` with a build whose ``depends`` accept pytorch ``pytorch``."""
+def _companion(
+    name: str, pytorch: str, pythons: Sequence[str], by_name: dict[str, list[Record]]
+) -> str | None:
+    """The newest ``name`` with a build whose ``depends`` accept pytorch ``pytorch`` and one
+    of the Pythons that pytorch is built for."""
     fitting = {
         r.version
         for r in by_name.get(name, [])
-        if r.depend("pytorch") is not None and accepts(r.depend("pytorch"), pytorch)
+        if r.depend("pytorch") is not None
+        and accepts(r.depend("pytorch"), pytorch)
+        and (r.python is None or r.python in pythons)
     }
     return max(fitting, key=compat.version_tuple) if fitting else None
 

@@ -52,6 +52,22 @@ def test_a_release_the_channel_does_not_hold_is_never_planned(alias: str) -> Non
     assert plan(alias, "linux-64", "12.9", "8.6", pytorch="2.12").pytorch == "2.12.1"
 
 
+def test_newest_release_through_minor_compat_wins_over_an_older_full_build() -> None:
+    """README "How the plan is chosen", rule 3: a CUDA 12.8 driver and an RTX 50xx get the
+    newest release's 12.9 build through minor-version compatibility, not an older release
+    whose 12.6 build would be fully supported; and no --driver is asked for, since any
+    driver for CUDA 12.8 is >= 570.26 >= 525.60.13."""
+    from conda_torch_plugin.plan import make_plan
+
+    req = PlanRequest(platforms=("linux-64",), source="conda-forge")
+    newest = make_plan(req, machine("linux-64", "12.8", "12.0"))
+    assert (newest.pytorch, newest.cuda) == ("2.13.0", "12.9")
+    assert any("minor-version compatibility" in w for w in newest.warnings)
+    assert not any("driver version is unknown" in w for w in newest.warnings)
+    older = make_plan(replace(req, pytorch="2.7.0"), machine("linux-64", "12.8", "12.0"))
+    assert older.cuda == "12.6" and not any("minor-version" in w for w in older.warnings)
+
+
 def test_2_10_0_build_0_has_no_cuda_13(alias: str) -> None:
     got = plan(alias, "linux-64", "13.0", "8.6", pytorch="2.10")
     assert (got.pytorch, got.cuda) == ("2.10.0", "12.9")
@@ -82,6 +98,16 @@ def test_torchaudio_built_against_2_10_is_not_paired_with_2_13(alias: str) -> No
     assert "torchvision=0.28.0" in got.specs
     # ... and is the newest torchaudio whose depends accept pytorch 2.10.0.
     assert plan(alias, "linux-64", "12.9", "8.6", pytorch="2.10").torchaudio == "2.11.0"
+
+
+def test_no_torchvision_accepting_the_release_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    rows = [r for r in audited_rows() if not (r[0] == "torchvision" and r[1] == "0.27.1")]
+    got = plan(write_channel(tmp_path, rows).as_uri(), "linux-64", "12.9", "8.6", pytorch="2.12")
+    assert (got.pytorch, got.torchvision) == ("2.12.1", None)
+    assert not [s for s in got.specs if s.startswith("torchvision")]
+    assert any(
+        "No torchvision build of conda-forge accepts pytorch 2.12.1" in w for w in got.warnings
+    )
 
 
 def test_win64_torchvision_cuda_pin_is_read_from_its_depends(alias: str) -> None:
