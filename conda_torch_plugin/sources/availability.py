@@ -11,6 +11,9 @@ returns the recipes cut down to what the channel holds:
   there, and its arch list is the one of the newest such build (the recipes key
   lists by the feedstock's build number where they changed within a release);
 - a CPU build stays on a platform only where one exists;
+- where the channel has ``cuda-version`` and ``python`` records at all, a CUDA
+  variant needs its ``cuda-version`` pin there and a Python version needs a
+  ``python`` build on the platform;
 - torchvision and torchaudio are the newest versions with a build whose
   ``depends`` accept that pytorch (and, where a torchvision build pins a newer
   ``cuda-version`` than the pytorch build, that pin is kept); none -> left out,
@@ -76,11 +79,12 @@ def restrict(recipes: Recipes, held: ChannelRecords, platforms: Sequence[str]) -
     torch = by_name.get("pytorch", [])
     notes: list[str] = []
     kept: list[Release] = []
+    runtimes = _Runtimes.of(by_name, platforms)
     for release in recipes.releases_for(held.source):
-        builds = [r for r in torch if r.version == release.pytorch]
+        builds = [r for r in torch if r.version == release.pytorch and runtimes.python_ok(r)]
         if not builds:
             continue
-        narrowed = _narrow(release, builds, by_name, flavour, platforms)
+        narrowed = _narrow(release, builds, by_name, flavour, platforms, runtimes)
         if narrowed is not None:
             kept.append(narrowed)
     known = {r.pytorch for r in recipes.releases_for(held.source)}
@@ -101,6 +105,7 @@ def _narrow(
     by_name: dict[str, list[Record]],
     flavour: PyTorchSource,
     platforms: Sequence[str],
+    runtimes: _Runtimes,
 ) -> Release | None:
     python = sorted(
         {p for p in (r.python for r in builds) if p is not None}, key=compat.version_tuple
@@ -120,7 +125,9 @@ def _narrow(
             cuda_builds = [
                 r
                 for r in builds
-                if r.subdir == platform and _kind(flavour, r.build) == ("cuda", variant.cuda)
+                if r.subdir == platform
+                and _kind(flavour, r.build) == ("cuda", variant.cuda)
+                and runtimes.cuda_ok(variant.pin(platform))
             ]
             if not cuda_builds:
                 continue
@@ -205,6 +212,42 @@ def _pinned(
         else:
             runtime.pop(platform, None)
     return replace(variant, runtime=runtime)
+
+
+@dataclass(frozen=True)
+class _Runtimes:
+    """The cuda-version and python versions the channel holds (None: it holds none, so
+    nothing is checked)."""
+
+    cuda: frozenset[str] | None
+    python: dict[str, frozenset[str]] | None  # per platform
+
+    @classmethod
+    def of(cls, by_name: dict[str, list[Record]], platforms: Sequence[str]) -> _Runtimes:
+        cudas = frozenset(
+            v for r in by_name.get("cuda-version", []) if (v := _xy(r.version)) is not None
+        )
+        pythons: dict[str, set[str]] = {p: set() for p in platforms}
+        for r in by_name.get("python", []):
+            if r.subdir in pythons and (v := _xy(r.version)) is not None:
+                pythons[r.subdir].add(v)
+        return cls(
+            cudas or None,
+            {p: frozenset(v) for p, v in pythons.items()} if any(pythons.values()) else None,
+        )
+
+    def cuda_ok(self, cuda: str) -> bool:
+        return self.cuda is None or cuda in self.cuda
+
+    def python_ok(self, record: Record) -> bool:
+        if self.python is None or record.python is None or record.subdir not in self.python:
+            return True
+        return record.python in self.python[record.subdir]
+
+
+def _xy(version: str) -> str | None:
+    parts = version.split(".")
+    return f"{parts[0]}.{parts[1]}" if len(parts) >= 2 and parts[1].isdigit() else None
 
 
 def _kind(flavour: PyTorchSource, build: str) -> tuple[str | None, str | None]:

@@ -1,9 +1,10 @@
 """What a channel holds of the torch family: its repodata records, read or bundled.
 
 ``query`` reads the ``pytorch``, ``torchvision`` and ``torchaudio`` records of one
-channel for some platforms through py-rattler's gateway: non-recursive, so only
-those names are fetched (sharded repodata where the channel has it), cached in
-the same cache ``lock`` uses. ``--offline`` reads that cache only.
+channel, and its ``cuda-version`` and ``python`` records, for some platforms
+through py-rattler's gateway: non-recursive, so only those names are fetched
+(sharded repodata where the channel has it), cached in the same cache ``lock``
+uses. ``--offline`` reads that cache only.
 
 A bundled snapshot (``recipes/snapshots/NAME.json``, shipped in the wheel with
 the date it was taken) stands in when the channel cannot be read and nothing is
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from rattler import Gateway
 
 TORCH_FAMILY = ("pytorch", "torchvision", "torchaudio")
+# Read beside them: which CUDA runtimes and Pythons the channel can install at all.
+RUNTIMES = ("cuda-version", "python")
 SNAPSHOT_SCHEMA = "channel-snapshot/1"
 _PY_BUILD = re.compile(r"(?:^|_)py(\d)(\d+)(?:_|h|$)")
 
@@ -125,7 +128,7 @@ def query(
     subdirs = [Subdir(p) for p in dict.fromkeys([*platforms, "noarch"])]
     try:
         result = asyncio.run(
-            client.query([Channel(url)], subdirs, list(TORCH_FAMILY), recursive=False)
+            client.query([Channel(url)], subdirs, [*TORCH_FAMILY, *RUNTIMES], recursive=False)
         )
     except (FetchRepoDataError, GatewayError, InvalidChannelError, IoError) as error:
         raise ChannelUnavailable(f"the channel {url} could not be read: {error}") from error

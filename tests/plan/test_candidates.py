@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from support.cli import run_main
-from support.conda_forge_channel import audited_rows, torch, write_channel
+from support.conda_forge_channel import audited_rows, runtime_rows, torch, write_channel
 from support.servers import serve
 
 from conda_torch_plugin.errors import PlanError
@@ -108,6 +108,13 @@ def test_no_torchvision_accepting_the_release_is_left_out_with_a_warning(tmp_pat
     assert any(
         "No torchvision build of conda-forge accepts pytorch 2.12.1" in w for w in got.warnings
     )
+
+
+def test_a_cuda_version_or_python_the_channel_lacks_is_not_planned(tmp_path: Path) -> None:
+    rows = [r for r in audited_rows() if r[0] not in ("cuda-version", "python")]
+    rows += runtime_rows(cudas=("12.9",), pythons=("3.10", "3.11", "3.12", "3.13"))
+    got = plan(write_channel(tmp_path, rows).as_uri(), "linux-64", "13.0", "8.6")
+    assert (got.pytorch, got.cuda, got.python) == ("2.13.0", "12.9", "3.13")
 
 
 def test_win64_torchvision_cuda_pin_is_read_from_its_depends(alias: str) -> None:

@@ -84,6 +84,19 @@ def audited_rows() -> list[Row]:
     rows.append(companion("torchvision", "0.28.0", "2.13.0", "win-64", cuda="12.8"))
     rows += torch("2.13.0", "osx-64", "3.10-3.14", None, 0)
     rows += torch("2.14.0", "linux-64", "3.10-3.14", "13.0", 0)  # newer than the recipes
+    return rows + runtime_rows()
+
+
+def runtime_rows(
+    cudas: tuple[str, ...] = ("12.6", "12.8", "12.9", "13.0"),
+    pythons: tuple[str, ...] = ("3.10", "3.11", "3.12", "3.13", "3.14"),
+) -> list[Row]:
+    """cuda-version (noarch, with ``__cuda`` in constrains on the real channel) and python."""
+    rows: list[Row] = [("cuda-version", f"{c}", "h0000000_3", 3, "noarch", ()) for c in cudas]
+    for subdir in ("linux-64", "linux-aarch64", "win-64", "osx-64"):
+        rows += [
+            ("python", f"{p}.1", f"h{subdir[:3]}000_0_cpython", 0, subdir, ()) for p in pythons
+        ]
     return rows
 
 
