@@ -12,8 +12,10 @@
   conda-package-streaming, never the whole package), compared with the recipes.
   A list is reported only when exactly one assignment in the script applies to
   that CUDA version; anything else is reported as not sourced, never guessed.
-  Arch-list rows are printed, for a maintainer to put into ``recipes/`` with their
-  source; only the snapshot is written.
+  ``--write`` puts each derived list that differs from the recipes (or that they
+  lack: a new CUDA variant, platform or release) into the recipe file, citing a new
+  source key for the channel and the date; it validates the result before
+  replacing anything. Rows it could not source are left as they are.
 
 ``--from-recipes`` writes the snapshot from the recipe rows instead of a channel
 (for a checkout without network): the file says so in its ``origin``.
@@ -27,7 +29,7 @@ import fnmatch
 import re
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin import compat
 from conda_torch_plugin.sources import SOURCES, source
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from conda_torch_plugin.recipes import Recipes
+    from conda_torch_plugin.sources.base import PyTorchSource
 
     # Reads one file of a remote package's info/ folder: (package URL, path) -> text or None.
     InfoReader = Callable[[str, str], str | None]
@@ -141,6 +144,94 @@ def derive_arch_lists(
     return findings
 
 
+def apply_arch_findings(
+    data: dict[str, Any],
+    findings: Iterable[ArchFinding],
+    records: Iterable[Record],
+    source_key: str,
+    name: str,
+) -> list[str]:
+    """Put every derived arch list that differs from, or is missing in, the recipe file's
+    ``data`` into it; returns what changed. Unsourced findings change nothing."""
+    src = source(name)
+    lists: dict[str, Any] = data.setdefault("arch_lists", {})
+    releases: list[dict[str, Any]] = data.setdefault("releases", [])
+    changes: list[str] = []
+    for finding in findings:
+        if finding.derived is None or finding.derived == finding.recipes:
+            continue
+        list_name = _list_named(lists, finding, source_key)
+        row = next((r for r in releases if r.get("pytorch") == finding.pytorch), None)
+        if row is None:
+            row = _new_release(finding.pytorch, records, src, source_key)
+            releases.append(row)
+            changes.append(f"release {finding.pytorch} added")
+        variant = next((v for v in row["cuda"] if v.get("cuda") == finding.cuda), None)
+        if variant is None:
+            variant = {"cuda": finding.cuda, "archs": {}, "source": [source_key]}
+            row["cuda"].append(variant)
+        current = variant["archs"].get(finding.platform)
+        if current is None or finding.build == 0:
+            variant["archs"][finding.platform] = list_name
+        else:
+            steps = current if isinstance(current, list) else [{"from_build": 0, "list": current}]
+            steps = [s for s in steps if s["from_build"] < finding.build]
+            steps.append({"from_build": finding.build, "list": list_name})
+            variant["archs"][finding.platform] = steps
+        if source_key not in variant["source"]:
+            variant["source"].append(source_key)
+        changes.append(
+            f"pytorch {finding.pytorch} CUDA {finding.cuda} {finding.platform} from build "
+            f"{finding.build}: {list_name}"
+        )
+    releases.sort(key=lambda r: compat.version_tuple(r["pytorch"]), reverse=True)
+    return changes
+
+
+def _list_named(lists: dict[str, Any], finding: ArchFinding, source_key: str) -> str:
+    """An existing arch list with exactly the derived code, else a new one."""
+    assert finding.derived is not None
+    sass, ptx = finding.derived
+    for list_name, row in lists.items():
+        if tuple(row.get("sass", ())) == sass and tuple(row.get("ptx", ())) == ptx:
+            return list_name
+    digits = finding.cuda.replace(".", "")
+    list_name = f"derived-cu{digits}-{finding.platform}-{finding.pytorch}-b{finding.build}"
+    lists[list_name] = {
+        "sass": list(sass),
+        "ptx": list(ptx),
+        "source": [source_key],
+        "note": f"TORCH_CUDA_ARCH_LIST of {finding.where}",
+    }
+    return list_name
+
+
+def _new_release(
+    version: str, records: Iterable[Record], src: PyTorchSource, source_key: str
+) -> dict[str, Any]:
+    builds = [r for r in records if r.name == "pytorch" and r.version == version]
+    python = sorted({p for r in builds if (p := r.python)}, key=compat.version_tuple)
+    cpu = sorted(
+        {
+            r.subdir
+            for r in builds
+            if r.subdir.startswith("osx-")
+            or ((f := src.build_flavour(r.build)) is not None and f.compute == "cpu")
+        }
+    )
+    return {
+        "pytorch": version,
+        "torchvision": None,
+        "torchaudio": None,
+        "torchaudio_platforms": [],
+        "python": python,
+        "cpu_platforms": cpu,
+        "cuda": [],
+        "source": [source_key],
+        "note": "added by the refresh command: availability and companions come from repodata",
+    }
+
+
 def read_info_file(url: str, path: str) -> str | None:
     """One file of a remote ``.conda`` package's info/ part, by HTTP range requests."""
     import requests
@@ -194,7 +285,7 @@ def records_from_recipes(recipes: Recipes, name: str) -> list[Record]:
 
 def main(argv: Sequence[str] | None = None, *, read: InfoReader = read_info_file) -> int:
     from conda_torch_plugin.errors import TorchEnvError
-    from conda_torch_plugin.recipes import load_recipes
+    from conda_torch_plugin.recipes import load_recipes, load_recipes_from, recipes_dir
     from conda_torch_plugin.sources.records import ChannelUnavailable, bundled, query
 
     parser = argparse.ArgumentParser(prog="python -m conda_torch_plugin.sources.refresh")
@@ -208,7 +299,8 @@ def main(argv: Sequence[str] | None = None, *, read: InfoReader = read_info_file
     args = parser.parse_args(argv)
     from pathlib import Path
 
-    recipes = load_recipes()
+    directory = Path(args.recipes_dir) if args.recipes_dir else None
+    recipes = load_recipes_from(directory) if directory else load_recipes()
     platforms = tuple(args.platforms or PLATFORMS)
     url = (args.channel or f"https://conda.anaconda.org/{args.source}").rstrip("/")
     try:
@@ -221,19 +313,70 @@ def main(argv: Sequence[str] | None = None, *, read: InfoReader = read_info_file
     except (ChannelUnavailable, TorchEnvError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    directory = Path(args.recipes_dir) if args.recipes_dir else None
     before = bundled(args.source, directory)
     _print_record_diff(before.records if before else (), records)
+    findings: list[ArchFinding] = []
     if not args.from_recipes and not args.no_arch:
-        for finding in derive_arch_lists(url, records, recipes, args.source, read):
+        findings = derive_arch_lists(url, records, recipes, args.source, read)
+        for finding in findings:
             print(finding.line())
     if args.write:
+        today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
+        folder = directory or Path(str(recipes_dir()))
+        try:
+            _write_arch_lists(folder, findings, records, args.source, url, today)
+        except TorchEnvError as error:
+            print(f"error: the derived arch lists do not validate: {error}", file=sys.stderr)
+            return 1
         path = snapshot_path(args.source, directory)
         path.parent.mkdir(parents=True, exist_ok=True)
-        today = datetime.datetime.now(datetime.timezone.utc).date().isoformat()
         _write(path, snapshot_text(args.source, origin, today, records))
         print(f"wrote {path} ({len(records)} records)")
     return 0
+
+
+def _write_arch_lists(
+    folder: Path,
+    findings: Sequence[ArchFinding],
+    records: Sequence[Record],
+    name: str,
+    url: str,
+    today: str,
+) -> None:
+    """Apply the findings to the recipe file; validate a copy of the folder first."""
+    import json
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from conda_torch_plugin.recipes import load_recipes_from
+
+    recipe_path = folder / source(name).recipe_file
+    sources_path = folder / "sources.json"
+    data = json.loads(recipe_path.read_text(encoding="utf-8"))
+    cited = json.loads(sources_path.read_text(encoding="utf-8"))
+    key = "R" + today.replace("-", "")
+    changes = apply_arch_findings(data, findings, records, key, name)
+    if not changes:
+        return
+    cited["sources"][key] = (
+        f"{url}: info/recipe/build.sh and bld.bat (TORCH_CUDA_ARCH_LIST) of each CUDA build "
+        f"and the channel's repodata, read on {today} by conda_torch_plugin.sources.refresh"
+    )
+    texts = {
+        recipe_path.name: json.dumps(data, indent=2, ensure_ascii=False) + "\n",
+        sources_path.name: json.dumps(cited, indent=2, ensure_ascii=False) + "\n",
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for file in folder.glob("*.json"):
+            shutil.copy(file, Path(tmp) / file.name)
+        for file_name, text in texts.items():
+            (Path(tmp) / file_name).write_text(text, encoding="utf-8")
+        load_recipes_from(Path(tmp))
+    for file_name, text in texts.items():
+        _write(folder / file_name, text)
+    for change in changes:
+        print(f"wrote {recipe_path.name}: {change}")
 
 
 def _print_record_diff(before: Iterable[Record], after: Iterable[Record]) -> None:

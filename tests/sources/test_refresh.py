@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import tarfile
 import zipfile
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ import zstandard
 from support.conda_forge_channel import audited_rows, write_channel
 from support.servers import QuietHandler, serve
 
+from conda_torch_plugin.recipes import load_recipes_from, recipes_dir
 from conda_torch_plugin.sources import refresh
 from conda_torch_plugin.sources.records import bundled
 
@@ -38,7 +40,7 @@ if [[ ${cuda_compiler_version} != "None" ]]; then
     esac
 fi
 """
-PAYLOAD = 2_000_000  # bytes of incompressible package content: never downloaded
+PAYLOAD = 400_000  # bytes of incompressible package content: never downloaded
 
 
 def _tar_zst(members: dict[str, bytes]) -> bytes:
@@ -90,14 +92,31 @@ class RangeHandler(QuietHandler):
         RangeHandler.sent.append(len(chunk))
 
 
+# A build whose script differs from the recipes: 2.12.1's linux-64 CUDA 12.9 build.
+CHANGED = ("2.12.1", "linux-64", "cuda129")
+CHANGED_SH = 'export TORCH_CUDA_ARCH_LIST="8.0;9.0+PTX"\n'
+
+
 @pytest.fixture
 def channel(tmp_path: Path) -> Path:
     root = write_channel(tmp_path / "channels", audited_rows())
     for row in audited_rows():
         name, version, build, _, subdir, _ = row
         if name == "pytorch" and build.startswith("cuda"):
-            write_conda(root / "conda-forge" / subdir / f"{name}-{version}-{build}.conda", BUILD_SH)
+            changed = (version, subdir, build[:7]) == CHANGED
+            path = root / "conda-forge" / subdir / f"{name}-{version}-{build}.conda"
+            write_conda(path, CHANGED_SH if changed else BUILD_SH)
     return root
+
+
+@pytest.fixture
+def recipes_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    for file in recipes_dir().iterdir():
+        if file.name.endswith(".json"):
+            shutil.copy(file, folder / file.name)
+    return folder
 
 
 def test_arch_list_from_a_build_script() -> None:
@@ -115,10 +134,9 @@ def test_arch_list_from_a_build_script() -> None:
     assert refresh.arch_list_from_script(two, "13.0") is None  # two lists: not guessed
 
 
-def test_refresh_prints_the_diff_and_writes_the_snapshot(
-    channel: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_refresh_prints_the_diff_and_writes_what_it_derived(
+    channel: Path, recipes_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    recipes_dir = tmp_path / "recipes"
     RangeHandler.sent.clear()
     with serve(channel, RangeHandler) as url:
         status = refresh.main(
@@ -130,7 +148,7 @@ def test_refresh_prints_the_diff_and_writes_the_snapshot(
                 "--platform",
                 "linux-64",
                 "--recipes-dir",
-                str(recipes_dir),
+                str(recipes_copy),
                 "--write",
             ]
         )
@@ -145,19 +163,34 @@ def test_refresh_prints_the_diff_and_writes_the_snapshot(
     assert "+ pytorch 2.14.0 CUDA 13.0 linux-64 build 0" in out
     # Read by range requests: far less than one package's payload per package.
     assert RangeHandler.sent and max(RangeHandler.sent) < PAYLOAD / 4
-    snapshot = bundled("conda-forge", recipes_dir)
+    assert "~ pytorch 2.12.1 CUDA 12.9 linux-64 build 0: recipes 5.0;" in out
+    snapshot = bundled("conda-forge", recipes_copy)
     assert snapshot is not None and snapshot.origin == f"{url}/conda-forge"
     versions = {r.version for r in snapshot.records if r.name == "pytorch"}
     assert "2.9.0" not in versions and "2.14.0" in versions
+    # The recipe file now holds what was derived, with a source for it, and still loads.
+    after = load_recipes_from(recipes_copy)
+    changed = after.arch_list("conda-forge", "2.12.1", "12.9", "linux-64")
+    assert changed is not None and (changed.sass, changed.ptx) == (("8.0", "9.0"), ("9.0",))
+    key = changed.source
+    assert key.startswith("R") and url in after.sources[key]
+    new = after.release("conda-forge", "2.14.0")
+    assert new is not None and new.python == ("3.10", "3.11", "3.12", "3.13", "3.14")
+    archs = after.arch_list("conda-forge", "2.14.0", "13.0", "linux-64")
+    assert archs is not None and archs.name == "cf-cu130-sm75-sm120ptx"  # an existing list
+    # Rows that agreed are as they were.
+    same = after.arch_list("conda-forge", "2.12.1", "13.0", "linux-aarch64")
+    assert same is not None and same.name == "cf-cu130-sm75-sm120ptx"
 
 
 def test_refresh_never_writes_what_it_could_not_read(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, recipes_copy: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    recipes_dir = tmp_path / "recipes"
+    before = {f.name: f.read_text() for f in recipes_copy.iterdir()}
     status = refresh.main(
-        ["--channel", (tmp_path / "none").as_uri(), "--recipes-dir", str(recipes_dir), "--write"]
+        ["--channel", (tmp_path / "none").as_uri(), "--recipes-dir", str(recipes_copy), "--write"]
     )
     assert status == 1
     assert "could not be read" in capsys.readouterr().err
-    assert not (recipes_dir / "snapshots").exists()
+    assert not (recipes_copy / "snapshots").exists()
+    assert {f.name: f.read_text() for f in recipes_copy.iterdir()} == before
