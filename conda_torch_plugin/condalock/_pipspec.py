@@ -78,9 +78,11 @@ def parse_pip_requirement(
     from packaging.utils import canonicalize_name
 
     spec = requirement
-    if requirement.startswith((".", "/", "~", "file:")) or requirement.endswith(
-        (".whl", ".tar.gz", ".zip")
-    ) and "://" not in requirement:
+    if (
+        requirement.startswith((".", "/", "~", "file:"))
+        or requirement.endswith((".whl", ".tar.gz", ".zip"))
+        and "://" not in requirement
+    ):
         raise ValueError(_LOCAL_PATH)
     markers: str | None = None
     if ";" in requirement:

@@ -32,6 +32,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.errors import LockError
+from conda_torch_plugin.uvtool import find_uv, uv_platform
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -47,8 +49,6 @@ if TYPE_CHECKING:
     from conda_torch_plugin.condalock.lockfile import LockedPackage
     from conda_torch_plugin.lock.model import Progress
 
-# The uv releases this module is tested with (pyproject.toml pins the same range).
-UV_TESTED = ((0, 13), (0, 14))
 _TIMEOUT_S = 600
 
 
@@ -144,73 +144,7 @@ def _pip_config_files(env: Mapping[str, str]) -> list[Path]:
 
 
 # --------------------------------------------------------------------------------------
-# Platforms
-
-_UV_ARCH = {"64": "x86_64", "aarch64": "aarch64"}
-_UV_TARGET = {
-    "osx-arm64": "aarch64-apple-darwin",
-    "osx-64": "x86_64-apple-darwin",
-    "win-64": "x86_64-pc-windows-msvc",
-    "win-arm64": "aarch64-pc-windows-msvc",
-}
-# The manylinux levels uv knows as --python-platform values (uv 0.13).
-_MANYLINUX = (17, 28, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40)
-
-
-def uv_platform(platform: str, virtual_packages: Mapping[str, str]) -> str:
-    """uv's ``--python-platform`` for a conda platform; Linux's manylinux level from __glibc."""
-    if platform in _UV_TARGET:
-        return _UV_TARGET[platform]
-    system, _, arch = platform.partition("-")
-    if system != "linux" or arch not in _UV_ARCH:
-        raise LockError(
-            f"a pip: section cannot be locked for {platform}: uv has no wheel tags for it",
-            hints=["lock the pip section for linux-64, linux-aarch64, osx-64, osx-arm64, win-64"],
-        )
-    glibc = virtual_packages.get("__glibc", "").split(" ")[0]
-    match = re.fullmatch(r"2\.(\d+)(\..*)?", glibc)
-    if match:
-        level = max((m for m in _MANYLINUX if m <= int(match.group(1))), default=None)
-        if level is not None:
-            return f"{_UV_ARCH[arch]}-manylinux_2_{level}"
-    return f"{_UV_ARCH[arch]}-unknown-linux-gnu"
-
-
-# --------------------------------------------------------------------------------------
 # uv
-
-
-def find_uv() -> str:
-    """The uv binary of the ``uv`` package, refused outside the tested releases."""
-    try:
-        import uv
-    except ImportError:
-        raise LockError(
-            "locking a pip: section needs uv, which is not installed",
-            hints=["pip install 'uv>=0.13,<0.14'"],
-        ) from None
-    try:
-        binary = str(uv.find_uv_bin())
-    except FileNotFoundError as error:
-        raise LockError(f"the uv package is installed but its binary is missing: {error}") from None
-    return binary
-
-
-def _check_uv_version(binary: str) -> None:
-    try:
-        out = subprocess.run(
-            [binary, "--version"], capture_output=True, text=True, timeout=60, check=True
-        ).stdout
-    except (OSError, subprocess.SubprocessError) as error:
-        raise LockError(f"cannot run uv ({binary}): {error}") from None
-    match = re.search(r"uv (\d+)\.(\d+)", out)
-    version = (int(match.group(1)), int(match.group(2))) if match else None
-    if version is None or not (UV_TESTED[0] <= version < UV_TESTED[1]):
-        raise LockError(
-            f"{binary} is {out.strip() or 'of an unknown version'}; this version of "
-            "conda torch-env is tested with uv 0.13",
-            hints=["pip install 'uv>=0.13,<0.14'"],
-        )
 
 
 @dataclass(frozen=True)
@@ -267,8 +201,7 @@ def lock_pip_section(
     if not wanted:
         return []
     names = load_pypi_names()
-    binary = find_uv()
-    _check_uv_version(binary)
+    binary = find_uv(LockError)
     config = pip_config_options(environ)
     out: list[LockedPackage] = []
     with tempfile.TemporaryDirectory(prefix="torch-env-pip-") as scratch:
@@ -286,7 +219,7 @@ def lock_pip_section(
                 options=options,
                 provided=provided,
                 python_version=python_version,
-                target=uv_platform(platform, virtual_packages.get(platform, {})),
+                target=uv_platform(platform, virtual_packages.get(platform, {}), LockError),
                 platform=platform,
                 category=spec.category,
                 source=source,
@@ -315,9 +248,7 @@ def _refuse_two_torches(
 ) -> None:
     from conda_torch_plugin.condalock._pipspec import parse_pip_requirement
 
-    conda_torch = {
-        p.pypi_name: p for p in provided.values() if p.conda_name in names.torch
-    }
+    conda_torch = {p.pypi_name: p for p in provided.values() if p.conda_name in names.torch}
     if not conda_torch:
         return
     index = next(
@@ -556,10 +487,10 @@ def _best_wheel(wheels: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _toml(text: str) -> dict[str, Any]:
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ImportError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:
+        import tomli as tomllib
     return tomllib.loads(text)
 
 
@@ -590,9 +521,7 @@ def _record_hash(data: bytes) -> str:
 __all__ = [
     "PypiNames",
     "conda_provided",
-    "find_uv",
     "load_pypi_names",
     "lock_pip_section",
     "pip_config_options",
-    "uv_platform",
 ]

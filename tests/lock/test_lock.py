@@ -341,7 +341,8 @@ def test_pip_requirement_the_conda_side_provides_is_not_locked_twice(tmp_path, c
     env = make_project(tmp_path, [*CPU, "requests", {"pip": ["requests"]}.__repr__()], cuda=None)
     env.write_text(
         env.read_text().replace(
-            "  - {'pip': ['requests']}", "  - pip\n  - pip:\n    - --no-index\n    - requests==2.32.3"
+            "  - {'pip': ['requests']}",
+            "  - pip\n  - pip:\n    - --no-index\n    - requests==2.32.3",
         )
     )
     locked = read_lockfile(do_lock(env, channel_tree).lockfile)

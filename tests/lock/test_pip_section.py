@@ -15,7 +15,8 @@ from support.wheels import Wheel, find_links, simple_index
 from conda_torch_plugin.condalock.lockfile import read_lockfile
 from conda_torch_plugin.errors import EnvFileError, LockError
 from conda_torch_plugin.lock import check, lock
-from conda_torch_plugin.lock.pip_uv import pip_config_options, uv_platform
+from conda_torch_plugin.lock.pip_uv import pip_config_options
+from conda_torch_plugin.uvtool import uv_platform
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,9 +58,7 @@ def do_lock(env: Path, tree) -> Path:
 
 
 def pip_entries(lockfile: Path, platform: str) -> dict[str, object]:
-    return {
-        p.name: p for p in read_lockfile(lockfile).packages_for(platform) if p.manager == "pip"
-    }
+    return {p.name: p for p in read_lockfile(lockfile).packages_for(platform) if p.manager == "pip"}
 
 
 def test_find_links_two_platforms_conda_side_not_resolved_again(tmp_path, channel_tree, links):
@@ -67,7 +66,10 @@ def test_find_links_two_platforms_conda_side_not_resolved_again(tmp_path, channe
     lockfile = do_lock(env, channel_tree)
     conda_side = {p.name: p for p in read_lockfile(lockfile).packages_for("linux-64")}
     assert conda_side["typing_extensions"].version == "4.12.2"
-    for platform, tag in (("linux-64", "manylinux_2_17_x86_64"), ("osx-arm64", "macosx_11_0_arm64")):
+    for platform, tag in (
+        ("linux-64", "manylinux_2_17_x86_64"),
+        ("osx-arm64", "macosx_11_0_arm64"),
+    ):
         pip = pip_entries(lockfile, platform)
         # typing-extensions is the conda package's: left out, although the index has 4.13.0.
         assert sorted(pip) == ["alpha", "beta", "gamma"], platform
@@ -194,10 +196,10 @@ def test_pip_config_environment_wins_over_files(tmp_path):
 
 
 def test_uv_platform_from_conda_platform_and_glibc():
-    assert uv_platform("linux-64", {"__glibc": "2.28"}) == "x86_64-manylinux_2_28"
-    assert uv_platform("linux-64", {"__glibc": "2.30"}) == "x86_64-manylinux_2_28"
-    assert uv_platform("linux-aarch64", {}) == "aarch64-unknown-linux-gnu"
-    assert uv_platform("osx-arm64", {}) == "aarch64-apple-darwin"
-    assert uv_platform("win-64", {}) == "x86_64-pc-windows-msvc"
+    assert uv_platform("linux-64", {"__glibc": "2.28"}, LockError) == "x86_64-manylinux_2_28"
+    assert uv_platform("linux-64", {"__glibc": "2.30"}, LockError) == "x86_64-manylinux_2_28"
+    assert uv_platform("linux-aarch64", {}, LockError) == "aarch64-unknown-linux-gnu"
+    assert uv_platform("osx-arm64", {}, LockError) == "aarch64-apple-darwin"
+    assert uv_platform("win-64", {}, LockError) == "x86_64-pc-windows-msvc"
     with pytest.raises(LockError, match="linux-ppc64le"):
-        uv_platform("linux-ppc64le", {})
+        uv_platform("linux-ppc64le", {}, LockError)

@@ -46,7 +46,9 @@ def build_wheel(wheel: Wheel, folder: Path) -> Path:
     metadata = f"Metadata-Version: 2.1\nName: {wheel.name}\nVersion: {wheel.version}\n"
     metadata += "".join(f"Requires-Dist: {r}\n" for r in wheel.requires)
     files = {
-        f"{module}/__init__.py": f"VERSION = {wheel.version!r}\n\ndef main():\n    print(VERSION)\n",
+        f"{module}/__init__.py": (
+            f"VERSION = {wheel.version!r}\n\ndef main():\n    print(VERSION)\n"
+        ),
         f"{info}/METADATA": metadata,
         f"{info}/WHEEL": (
             f"Wheel-Version: 1.0\nGenerator: tests\nRoot-Is-Purelib: "
