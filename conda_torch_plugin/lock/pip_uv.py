@@ -26,7 +26,9 @@ temporary folder, so nothing of the user's uv settings changes what is locked.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import configparser
+import functools
 import hashlib
 import json
 import os
@@ -205,26 +207,36 @@ def lock_pip_section(
     config = pip_config_options(environ)
     out: list[LockedPackage] = []
     with tempfile.TemporaryDirectory(prefix="torch-env-pip-") as scratch:
-        for platform in wanted:
-            if progress is not None:
-                progress(f"Resolving the pip section for {platform} with uv")
+        jobs = []
+        for platform in wanted:  # every check before the first uv run
             options = spec.pip_options.get(platform, ()) or config
             provided = conda_provided(conda_packages.get(platform, ()), names)
             python_version = _python_version(conda_packages.get(platform, ()), source, platform)
             _refuse_two_torches(spec.pip[platform], options, provided, names, source, platform)
-            out += _resolve(
-                binary,
-                Path(scratch) / platform,
-                requirements=spec.pip[platform],
-                options=options,
-                provided=provided,
-                python_version=python_version,
-                target=uv_platform(platform, virtual_packages.get(platform, {}), LockError),
-                platform=platform,
-                category=spec.category,
-                source=source,
-                environ=environ,
+            jobs.append(
+                functools.partial(
+                    _resolve,
+                    binary,
+                    Path(scratch) / platform,
+                    requirements=spec.pip[platform],
+                    options=options,
+                    provided=provided,
+                    python_version=python_version,
+                    target=uv_platform(platform, virtual_packages.get(platform, {}), LockError),
+                    platform=platform,
+                    category=spec.category,
+                    source=source,
+                    environ=environ,
+                )
             )
+        if progress is not None:
+            progress(f"Resolving the pip: section for {', '.join(wanted)} with uv")
+        # The platforms resolve concurrently (uv is a subprocess; its cache takes concurrent
+        # runs); the first failure, in platform order, is the one reported.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            futures = [pool.submit(job) for job in jobs]
+            for future in futures:
+                out += future.result()
     return out
 
 
@@ -321,6 +333,10 @@ def _resolve(
         "--no-build",
         "--no-config",
         "--no-python-downloads",
+        # Only wheels are resolved, so no interpreter runs; naming this one spares uv a
+        # search for a Python of the locked version (over a second where there is none).
+        "--python",
+        sys.executable,
         "--no-header",
         "--quiet",
         "--cache-dir",
