@@ -106,3 +106,10 @@ def test_failed_pip_step_creates_no_prefix(with_pip, tmp_path):
     with pytest.raises(InstallError):
         install_from_lock(with_pip, PLATFORM, prefix, cache_dir=tmp_path / "cache")
     assert not prefix.exists() and leftovers(prefix.parent) == []
+
+
+def test_installer_conda_refuses_pip_entries_instead_of_skipping_them(with_pip, tmp_path):
+    from conda_torch_plugin.install.conda_installer import prepare_conda_install
+
+    with pytest.raises(InstallError, match="epsilon, gamma"):
+        prepare_conda_install(with_pip, PLATFORM, tmp_path / "env", "/usr/bin/conda")
