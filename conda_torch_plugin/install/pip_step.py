@@ -12,7 +12,8 @@ a wheel whose sha256 differs from the lock's is refused. uv installs into the
 environment's site-packages (``--target``, for the Python version and platform
 the lock holds); console scripts are then moved into the environment's ``bin/``
 with their ``#!`` line naming the prefix's Python, and ``RECORD`` updated to
-match, as pip would have written them.
+match, as pip would have written them. A version being replaced is uninstalled
+first from its ``RECORD``, as pip would (uv's ``--target`` leaves its scripts).
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ def install_pip_entries(
         )
     binary = find_uv(InstallError)
     target = site_packages(staging, platform, python)
+    remove_installed(target, staging, {e.name for e in entries})
     if progress is not None:
         progress.step(f"Installing {len(entries)} pip packages with uv")
     with tempfile.TemporaryDirectory(prefix="torch-env-pip-") as scratch:
@@ -167,6 +169,34 @@ def install_pip_entries(
             ],
         )
     with_scripts_in_place(target, staging, prefix, platform, python)
+
+
+def remove_installed(target: Path, staging: Path, names: set[str]) -> None:
+    """Uninstall the pip packages ``names`` from ``staging`` (the versions being replaced).
+
+    Every file its ``RECORD`` lists goes (scripts in ``bin/`` included, which uv's
+    ``--target`` would not remove), but only inside ``staging``; then its dist-info.
+    """
+    if not target.is_dir():
+        return
+    root = staging.resolve()
+    for info in target.glob("*.dist-info"):
+        name = info.name[: -len(".dist-info")].partition("-")[0]
+        if re.sub(r"[-_.]+", "-", name).lower() not in names:
+            continue
+        record = info / "RECORD"
+        rows = (
+            list(csv.reader(io.StringIO(record.read_text(encoding="utf-8"))))
+            if record.is_file()
+            else []
+        )
+        for row in rows:
+            if not row or not row[0]:
+                continue
+            path = (target / row[0]).resolve()
+            if path.is_relative_to(root) and path != root and path.is_file():
+                path.unlink()
+        shutil.rmtree(info, ignore_errors=True)
 
 
 def with_scripts_in_place(

@@ -113,3 +113,19 @@ def test_installer_conda_refuses_pip_entries_instead_of_skipping_them(with_pip, 
 
     with pytest.raises(InstallError, match="epsilon, gamma"):
         prepare_conda_install(with_pip, PLATFORM, tmp_path / "env", "/usr/bin/conda")
+
+
+def test_a_new_pip_version_replaces_the_old_one(conda_lock, with_pip, tmp_path):
+    prefix = tmp_path / "envs" / "team"
+    install_from_lock(with_pip, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    wheel = build_wheel(Wheel("epsilon", "2.0", scripts=("eps",)), tmp_path / "wheels")
+    newer = pip_entry(wheel, "epsilon", "2.0")
+    packages = tuple(p for p in with_pip.packages if p.name != "epsilon") + (newer,)
+    lock = replace(with_pip, packages=packages)
+    plan = prepare_install(lock, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    assert [(c.name, c.old, c.new) for c in plan.changes] == [("epsilon", "1.0 (pip)", "2.0 (pip)")]
+    install_from_lock(lock, PLATFORM, prefix, cache_dir=tmp_path / "cache", plan=plan)
+    site = prefix / "lib/python3.12/site-packages"
+    assert sorted(p.name for p in site.glob("epsilon-*.dist-info")) == ["epsilon-2.0.dist-info"]
+    assert (site / "epsilon/__init__.py").read_text().startswith("VERSION = '2.0'")
+    assert (prefix / "bin/eps").read_text().startswith(f"#!{prefix}/bin/python3.12\n")
