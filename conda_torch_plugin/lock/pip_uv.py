@@ -209,7 +209,7 @@ def lock_pip_section(
     with tempfile.TemporaryDirectory(prefix="torch-env-pip-") as scratch:
         jobs = []
         for platform in wanted:  # every check before the first uv run
-            options = spec.pip_options.get(platform, ()) or config
+            options = _anchored(spec.pip_options.get(platform, ()), spec.path.parent) or config
             provided = conda_provided(conda_packages.get(platform, ()), names)
             python_version = _python_version(conda_packages.get(platform, ()), source, platform)
             _refuse_two_torches(spec.pip[platform], options, provided, names, source, platform)
@@ -238,6 +238,17 @@ def lock_pip_section(
             for future in futures:
                 out += future.result()
     return out
+
+
+def _anchored(options: Sequence[str], folder: Path) -> tuple[str, ...]:
+    """A relative ``--find-links`` folder is relative to the environment file, as pip reads it."""
+    out = []
+    for option in options:
+        name, _, value = option.partition(" ")
+        if name == "--find-links" and "://" not in value and not Path(value).is_absolute():
+            option = f"{name} {(folder / value).resolve()}"
+        out.append(option)
+    return tuple(out)
 
 
 def _python_version(packages: Sequence[LockedPackage], source: str, platform: str) -> str:

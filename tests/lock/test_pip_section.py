@@ -203,3 +203,12 @@ def test_uv_platform_from_conda_platform_and_glibc():
     assert uv_platform("win-64", {}, LockError) == "x86_64-pc-windows-msvc"
     with pytest.raises(LockError, match="linux-ppc64le"):
         uv_platform("linux-ppc64le", {}, LockError)
+
+
+def test_relative_find_links_is_relative_to_the_environment_file(tmp_path, channel_tree):
+    find_links(tmp_path / "wheels", WHEELS)
+    env = project(tmp_path, ["--find-links wheels", "--no-index", "beta<2"])
+    lockfile = do_lock(env, channel_tree)  # run from another working directory
+    assert pip_entries(lockfile, "linux-64")["beta"].url == (
+        (tmp_path / "wheels" / "beta-1.0-py3-none-any.whl").as_uri()
+    )
