@@ -19,8 +19,8 @@ other ``PIP_*`` variables, then pip.conf), else uv's default. Credentials never
 reach the lock: every URL is stored without them.
 
 uv comes from the ``uv`` package (its binary, found with ``uv.find_uv_bin()``),
-run as a subprocess with ``--no-config`` and a private cache under the system's
-temporary folder, so nothing of the user's uv settings changes what is locked.
+run as a subprocess with ``--no-config`` and its own cache
+(``~/.cache/conda-torch-env/uv``), so nothing of the user's uv settings changes what is locked.
 """
 
 from __future__ import annotations
@@ -351,7 +351,7 @@ def _resolve(
         "--no-header",
         "--quiet",
         "--cache-dir",
-        str(Path(tempfile.gettempdir()) / "conda-torch-env-uv-cache"),
+        str(_uv_cache(environ)),
     ]
     env = dict(os.environ if environ is None else environ)
     env.pop("UV_CONFIG_FILE", None)
@@ -379,6 +379,13 @@ def _resolve(
         category=category,
         source=source,
     )
+
+
+def _uv_cache(environ: Mapping[str, str] | None) -> Path:
+    """This user's cache for uv's index pages and wheel metadata (not /tmp: shared)."""
+    env = os.environ if environ is None else environ
+    base = Path(env.get("XDG_CACHE_HOME") or Path(env.get("HOME", "~")) / ".cache")
+    return base.expanduser() / "conda-torch-env" / "uv"
 
 
 def _run_uv(

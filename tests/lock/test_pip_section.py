@@ -48,6 +48,12 @@ def project(folder: Path, pip: list[str], conda: list[str] = CONDA) -> Path:
     return folder / "environment.yml"
 
 
+@pytest.fixture(autouse=True)
+def uv_cache_in_tmp(tmp_path_factory, monkeypatch):
+    """uv's cache (``$XDG_CACHE_HOME/conda-torch-env/uv``) stays out of the home folder."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+
+
 @pytest.fixture(scope="module")
 def links(tmp_path_factory) -> Path:
     return find_links(tmp_path_factory.mktemp("links"), WHEELS)
