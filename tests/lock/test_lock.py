@@ -337,7 +337,10 @@ def test_broken_channel_metadata_trips_the_invariant(tmp_path):
     assert not (tmp_path / "p" / "conda-lock.yml").exists()
 
 
-def test_pip_requirement_the_conda_side_provides_is_not_locked_twice(tmp_path, channel_tree):
+def test_pip_requirement_the_conda_side_provides_is_not_locked_twice(
+    tmp_path, channel_tree, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # uv's cache
     env = make_project(tmp_path, [*CPU, "requests", {"pip": ["requests"]}.__repr__()], cuda=None)
     env.write_text(
         env.read_text().replace(
