@@ -5,7 +5,9 @@ platforms; conda-lock's own parser reads the result and its content hash agrees.
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from support.repodata import virtual_packages_for, write_virtual_packages
@@ -17,9 +19,6 @@ from conda_torch_plugin.errors import EnvFileError, LockError
 from conda_torch_plugin.lock import check, lock
 from conda_torch_plugin.lock.pip_uv import pip_config_options
 from conda_torch_plugin.uvtool import uv_platform
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 TWO = ["linux-64", "osx-arm64"]
 CONDA = ["python=3.12", "pytorch=2.5.1", "cpuonly  # [linux]"]
@@ -113,6 +112,20 @@ def test_conda_lock_reads_the_pip_entries_and_its_hash_agrees(
     spec = make_lock_spec(src_files=[env], mapping_url=str(mapping), platform_overrides=TWO)
     repo = virtual_package_repo_from_specification(tmp_path / "virtual-packages.yml")
     assert compute_content_hashes(spec, repo) == parsed.metadata.content_hash
+    # conda-lock's own CLI renders the pip entries into its explicit files.
+    conda_lock = Path(sys.executable).parent / "conda-lock"
+    out = tmp_path / "rendered"
+    out.mkdir()
+    done = subprocess.run(
+        [str(conda_lock), "render", "--kind", "explicit", str(lockfile)],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    rendered = (out / "conda-osx-arm64.lock").read_text()
+    assert f"# pip gamma @ {ours['gamma'].url}#sha256={ours['gamma'].sha256}" in rendered
 
 
 def test_check_notices_a_changed_pip_line(tmp_path, channel_tree, links):
