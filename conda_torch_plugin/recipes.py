@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
 PLATFORMS = ("linux-64", "linux-aarch64", "linux-ppc64le", "win-64", "osx-64", "osx-arm64")
 CHANNELS = NAMES  # one releases file per source (sources/)
-SCHEMAS = ("sources/1", "cuda-drivers/1", "releases/1")
+# pypi-names/1 (conda name -> PyPI name) is read by lock.pip_uv, only when a pip: section is locked.
+SCHEMAS = ("sources/1", "cuda-drivers/1", "releases/1", "pypi-names/1")
 
 
 @dataclass(frozen=True)

@@ -33,12 +33,13 @@ def test_every_recipe_file_loads_and_validates() -> None:
     assert files == [
         "conda-forge.json",
         "cuda-drivers.json",
+        "pypi-names.json",
         "pytorch-channel.json",
         "sources.json",
     ]
     loaded = load_recipes_from(RECIPES)
     schemas = {json.loads((RECIPES / f).read_text())["schema"] for f in files}
-    assert schemas == {"sources/1", "cuda-drivers/1", "releases/1"}
+    assert schemas == {"sources/1", "cuda-drivers/1", "releases/1", "pypi-names/1"}
     cited = {k for r in loaded.releases for k in r.source}
     cited |= {k for r in loaded.releases for v in r.cuda_variants for k in v.source}
     cited |= {k for row in loaded.drivers for k in row.source}
@@ -471,3 +472,15 @@ def test_arch_lists_by_build_must_start_at_zero(tmp_path: Path) -> None:
         (tmp_path / name).write_text((recipes_dir() / name).read_text())
     with pytest.raises(RecipeError, match="from_build 0"):
         load_recipes_from(tmp_path)
+
+
+def test_pypi_names_load_with_their_source() -> None:
+    from conda_torch_plugin.lock.pip_uv import load_pypi_names
+
+    names = load_pypi_names()
+    assert names.pypi_name("pytorch") == "torch"
+    assert names.pypi_name("typing_extensions") == "typing-extensions"
+    assert names.pypi_name("python") is None
+    assert names.pypi_name("requests") == "requests"  # not listed: the same name
+    assert {"pytorch", "torchvision", "torchaudio"} <= names.torch
+    assert json.loads((RECIPES / "pypi-names.json").read_text())["source"]
