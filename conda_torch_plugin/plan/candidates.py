@@ -24,6 +24,7 @@ from conda_torch_plugin.sources.records import ChannelRecords, ChannelUnavailabl
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
+    from conda_torch_plugin.channels import ChannelSource
     from conda_torch_plugin.recipes import Recipes
     from conda_torch_plugin.sources.records import Record
 
@@ -54,7 +55,7 @@ def from_channels(
         (channel,) = resolve_channel(src.channel_names[0], channel_alias, custom_channels)
         held: ChannelRecords | None
         try:
-            records = read(channel.url, platforms, offline=offline)
+            records = _read(read, channel, platforms, offline)
             held = ChannelRecords(name, records, redact(channel.url, [channel]))
             notes.append(f"Candidates from {src.subject}'s repodata ({held.origin}).")
         except ChannelUnavailable as error:
@@ -75,3 +76,20 @@ def from_channels(
         recipes = restricted.recipes
         notes += [n[0].upper() + n[1:] + "." for n in restricted.notes]
     return Candidates(recipes, tuple(notes))
+
+
+def _read(
+    read: Callable[..., tuple[Record, ...]],
+    channel: ChannelSource,
+    platforms: Sequence[str],
+    offline: bool,
+) -> tuple[Record, ...]:
+    """py-rattler's repodata cache records channel URLs in plain text: a channel read with
+    credentials gets a private cache, removed afterwards (as ``lock`` does)."""
+    if channel.url == channel.public_url:
+        return read(channel.url, platforms, offline=offline)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory(prefix="conda-torch-env-repodata-") as cache:
+        return read(channel.url, platforms, offline=offline, cache_dir=Path(cache))

@@ -109,10 +109,13 @@ def query(
     *,
     offline: bool = False,
     gateway: Gateway | None = None,
+    cache_dir: Path | None = None,
 ) -> tuple[Record, ...]:
     """The torch-family records of the channel at ``url`` for ``platforms`` (and noarch).
 
-    Raises ``ChannelUnavailable`` when the channel cannot be read.
+    ``cache_dir``: a repodata cache of the caller's (a channel read with credentials must
+    not be recorded in the shared one). Raises ``ChannelUnavailable`` when the channel
+    cannot be read.
     """
     import asyncio
 
@@ -124,7 +127,7 @@ def query(
         IoError,
     )
 
-    client = gateway or make_gateway(offline=offline)
+    client = gateway or make_gateway(cache_dir, offline=offline)
     subdirs = [Subdir(p) for p in dict.fromkeys([*platforms, "noarch"])]
     try:
         result = asyncio.run(

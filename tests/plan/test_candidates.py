@@ -4,21 +4,19 @@ bundled snapshot when nothing can be read."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 from support.cli import run_main
 from support.conda_forge_channel import audited_rows, runtime_rows, torch, write_channel
-from support.servers import serve
+from support.servers import basic_auth_handler, serve
 
 from conda_torch_plugin.errors import PlanError
 from conda_torch_plugin.machine.model import Gpu, Machine
 from conda_torch_plugin.plan import PlanRequest, plan_from_channels
 from conda_torch_plugin.sources import default_source
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 
 @pytest.fixture(scope="module")
@@ -157,6 +155,19 @@ def test_offline_reads_the_cache_else_the_snapshot(tmp_path: Path) -> None:
     assert any("also holds pytorch 2.14.0" in r for r in cached.reasons)
     nothing = plan_from_channels(req, here, channel_alias="http://127.0.0.1:9", offline=True)
     assert any("--offline and nothing cached" in r and "snapshot" in r for r in nothing.reasons)
+
+
+def test_a_channel_read_with_credentials_stays_out_of_the_shared_cache(tmp_path: Path) -> None:
+    root = write_channel(tmp_path / "channels", audited_rows())
+    req = PlanRequest(platforms=("linux-64",), source="conda-forge")
+    with serve(root, basic_auth_handler("user", "s3cret-pass")) as url:
+        alias = url.replace("http://", "http://user:s3cret-pass@")
+        got = plan_from_channels(req, machine("linux-64", "13.0", "8.6"), channel_alias=alias)
+    assert any("also holds pytorch 2.14.0" in r for r in got.reasons)  # it was read
+    assert not any("s3cret-pass" in r for r in got.reasons)
+    cache = Path(os.environ["RATTLER_CACHE_DIR"])
+    leaked = [p for p in cache.rglob("*") if p.is_file() and b"s3cret-pass" in p.read_bytes()]
+    assert leaked == []
 
 
 def test_newer_release_line(alias: str) -> None:
