@@ -96,9 +96,14 @@ class ChannelRecords:
 
 
 def make_gateway(cache_dir: Path | None = None, *, offline: bool = False) -> Gateway:
-    """The repodata client: the cache ``lock`` uses; offline, that cache and nothing else."""
+    """The repodata client: the cache ``lock`` uses (py-rattler's default), or
+    ``$RATTLER_CACHE_DIR`` as rattler's tools read it; offline, that cache and nothing else."""
+    import os
+
     from rattler import Gateway, SourceConfig
 
+    if cache_dir is None and os.environ.get("RATTLER_CACHE_DIR"):
+        cache_dir = Path(os.environ["RATTLER_CACHE_DIR"])
     config = SourceConfig(cache_action="force-cache-only" if offline else "cache-or-fetch")
     return Gateway(cache_dir=cache_dir, default_config=config)
 
