@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
     from collections.abc import Iterator
 
+    from conda.plugins.types import CondaSetting
+
 SUMMARY = "Detect the GPU, then plan, write, lock and install a working PyTorch environment."
 
 
@@ -37,4 +39,23 @@ def conda_subcommands() -> Iterator[CondaSubcommand]:
         summary=SUMMARY,
         action=_action,
         configure_parser=_configure_parser,
+    )
+
+
+@hookimpl
+def conda_settings() -> Iterator[CondaSetting]:
+    """``torch_env_default_source`` in .condarc: the --source a team uses by default.
+
+    conda loads its own configuration classes before it asks for settings, so the
+    imports here cost nothing; they stay inside so that a conda without this hook
+    still imports the module.
+    """
+    from conda.common.configuration import PrimitiveParameter
+    from conda.plugins.types import CondaSetting
+
+    yield CondaSetting(
+        name="torch_env_default_source",
+        description="Where `conda torch-env` takes PyTorch from when --source is not given: "
+        "auto, pytorch or conda-forge (default: auto).",
+        parameter=PrimitiveParameter("", element_type=str),
     )

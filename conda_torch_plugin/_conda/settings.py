@@ -95,3 +95,18 @@ def register_env(prefix: str) -> None:
         conda_register_env(prefix)
     except Exception:  # noqa: BLE001 - registering is a convenience; never fail an install over it
         return
+
+
+def offline() -> bool:
+    """conda's ``offline`` setting (False without conda)."""
+    context = _context()
+    return bool(getattr(context, "offline", False)) if context is not None else False
+
+
+def plugin_setting(name: str) -> str | None:
+    """A setting a plugin registered through ``conda_settings`` (``context.plugins.NAME``),
+    as text; None without conda, or when it is not set or not registered."""
+    context = _context()
+    plugins = getattr(context, "plugins", None) if context is not None else None
+    value = getattr(plugins, name, None) if plugins is not None else None
+    return str(value) if value else None

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin.errors import UsageError
-from conda_torch_plugin.sources import AUTO, BASE_CHANNELS, SOURCE_CHOICES
+from conda_torch_plugin.sources import (
+    BASE_CHANNELS,
+    DEFAULT_SOURCE_SETTING,
+    DEFAULT_SOURCE_VARIABLE,
+    SOURCE_CHOICES,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -17,7 +22,6 @@ if TYPE_CHECKING:
     from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.plan import Plan, PlanRequest
     from conda_torch_plugin.plan.fleet import FleetPlan
-    from conda_torch_plugin.recipes import Recipes
 
 PLATFORM_CHOICES = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "osx-64")
 _VERSION_XY = re.compile(r"^\d+\.\d+$")
@@ -96,9 +100,16 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--source",
         choices=SOURCE_CHOICES,
-        default=AUTO,
+        default=None,
         help="where PyTorch comes from (default: auto = the pytorch+nvidia channels when they "
-        "can serve the request, else conda-forge)",
+        "can serve the request, else conda-forge; a team sets its own with conda's "
+        f"{DEFAULT_SOURCE_SETTING} setting or ${DEFAULT_SOURCE_VARIABLE})",
+    )
+    group.add_argument(
+        "--offline",
+        action="store_true",
+        help="read no channel: plan from the repodata cache, else the snapshot bundled with "
+        "this version (inside conda, conda's offline setting also applies)",
     )
     group.add_argument(
         "--base-channel",
@@ -160,7 +171,7 @@ def plan_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Machin
         cpu=args.cpu,
         pytorch=args.pytorch,
         python=args.python,
-        source=args.source,
+        source=args.source or _default_source(args),
         base_channel=args.base_channel,
     )
     return request, machine
@@ -190,10 +201,27 @@ def fleet_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, list[
         cpu=args.cpu,
         pytorch=args.pytorch,
         python=args.python,
-        source=args.source,
+        source=args.source or _default_source(args),
         base_channel=args.base_channel,
     )
     return request, machines
+
+
+def fleet_from_args(args: argparse.Namespace, *, own_plans: bool) -> FleetPlan:
+    """The fleet plan ``--machine`` asks for, over what the channels hold (as plan_from_args)."""
+    from dataclasses import replace
+
+    from conda_torch_plugin.plan.candidates import from_channels
+    from conda_torch_plugin.plan.fleet import plan_fleet
+
+    request, machines = fleet_inputs_from_args(args)
+    alias, custom = mirror_from_args(args)
+    candidates = from_channels(
+        request.platforms, channel_alias=alias, custom_channels=custom, offline=_offline(args)
+    )
+    fleet = plan_fleet(request, machines, candidates.recipes, own_plans=own_plans)
+    plan = replace(fleet.plan, reasons=fleet.plan.reasons + candidates.notes)
+    return replace(fleet, plan=plan)
 
 
 TARGET_FLAGS = ("machines", "platforms", "cuda", "cpu", "gpu_arch", "driver")
@@ -201,7 +229,7 @@ TARGET_FLAGS = ("machines", "platforms", "cuda", "cpu", "gpu_arch", "driver")
 
 def has_target_flags(args: argparse.Namespace) -> bool:
     """Whether the flags say what to plan for (else a file's recorded targets are kept)."""
-    return any(getattr(args, flag, None) for flag in TARGET_FLAGS) or args.source != AUTO
+    return any(getattr(args, flag, None) for flag in TARGET_FLAGS) or args.source is not None
 
 
 @dataclass(frozen=True)
@@ -217,7 +245,7 @@ class Planned:
     kept: bool  # the recorded targets were re-planned (no target flags)
 
 
-def plan_for_file(args: argparse.Namespace, env_path: Path, recipes: Recipes) -> Planned:
+def plan_for_file(args: argparse.Namespace, env_path: Path) -> Planned:
     """Plan for the flags, or, without target flags, for the targets ``env_path`` records.
 
     ``args`` is completed with the recorded targets, so the header's command names them.
@@ -226,7 +254,6 @@ def plan_for_file(args: argparse.Namespace, env_path: Path, recipes: Recipes) ->
 
     from conda_torch_plugin.condalock import virtual_packages_for_env
     from conda_torch_plugin.envfile.targets import Targets, read_targets
-    from conda_torch_plugin.plan import make_plan
 
     recorded = read_targets(env_path, virtual_packages_for_env(env_path))
     kept = recorded is not None and not has_target_flags(args)
@@ -249,18 +276,15 @@ def plan_for_file(args: argparse.Namespace, env_path: Path, recipes: Recipes) ->
     fleet = None
     machine: Machine | None = None
     if args.machines:
-        from conda_torch_plugin.plan.fleet import plan_fleet
-
-        request, machines = fleet_inputs_from_args(args)
-        fleet = plan_fleet(request, machines, recipes, own_plans=False)
+        fleet = fleet_from_args(args, own_plans=False)
         plan = fleet.plan
+        request, _ = fleet_inputs_from_args(args)
     else:
-        request, machine = plan_inputs_from_args(args)
-        plan = make_plan(request, machine, recipes)
+        plan, request, machine = plan_from_args(args)
     base = env_path.absolute().parent
     targets = Targets(
         platforms=tuple(p.platform for p in plan.platforms),
-        source=request.source,
+        source=args.source,  # as given: None follows the default source setting
         cpu=request.cpu,
         machines=tuple(
             os.path.relpath(Path(m).absolute(), base).replace(os.sep, "/") for m in args.machines
@@ -277,6 +301,49 @@ def plan_for_file(args: argparse.Namespace, env_path: Path, recipes: Recipes) ->
         pins={k: v for k, v in (("pytorch", args.pytorch), ("python", args.python)) if v},
     )
     return Planned(plan, request, machine, fleet, targets, recorded, kept)
+
+
+def _default_source(args: argparse.Namespace) -> str:
+    import os
+
+    from conda_torch_plugin.sources import default_source
+
+    setting = None
+    if getattr(args, "inside_conda", False):
+        from conda_torch_plugin._conda import settings
+
+        setting = settings.plugin_setting(DEFAULT_SOURCE_SETTING)
+    return default_source(setting, os.environ)
+
+
+def plan_from_args(args: argparse.Namespace) -> tuple[Plan, PlanRequest, Machine]:
+    """The plan the flags ask for, over what the channels hold (``--channel-alias``,
+    ``--offline``; inside conda, conda's channel and offline settings)."""
+    from conda_torch_plugin.plan import plan_from_channels
+
+    request, machine = plan_inputs_from_args(args)
+    alias, custom = mirror_from_args(args)
+    plan = plan_from_channels(
+        request, machine, channel_alias=alias, custom_channels=custom, offline=_offline(args)
+    )
+    return plan, request, machine
+
+
+def _offline(args: argparse.Namespace) -> bool:
+    """``--offline``, ``CONDA_OFFLINE``, or (inside conda) conda's offline setting."""
+    import os
+
+    offline = bool(getattr(args, "offline", False)) or _truthy(os.environ.get("CONDA_OFFLINE"))
+    if not offline and getattr(args, "inside_conda", False):
+        from conda_torch_plugin._conda import settings
+
+        offline = settings.offline()
+    return offline
+
+
+def _truthy(value: str | None) -> bool:
+    """conda's reading of a boolean environment variable (CONDA_OFFLINE=true)."""
+    return (value or "").strip().lower() in ("1", "true", "yes", "on", "y")
 
 
 def add_prefix_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -302,7 +369,7 @@ def mirror_from_args(args: argparse.Namespace) -> tuple[str | None, dict[str, st
     """
     from conda_torch_plugin.channels import DEFAULT_CHANNEL_ALIAS, normalize_alias
 
-    if args.channel_alias:
+    if getattr(args, "channel_alias", None):
         return normalize_alias(args.channel_alias), None
     if not getattr(args, "inside_conda", False):
         return None, None

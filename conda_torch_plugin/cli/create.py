@@ -103,17 +103,18 @@ def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.envfile import write_environment
     from conda_torch_plugin.install import check_machine, prefix_mode, prepare_install
     from conda_torch_plugin.lock import default_lockfile, regenerate_command
-    from conda_torch_plugin.recipes import load_recipes
 
     progress = InstallBar.for_args(args)
     target = target_from_args(args)
     prefix_mode(target.prefix)  # refuse a folder that is not an environment before any work
+    from conda_torch_plugin.recipes import load_recipes
+
     recipes = load_recipes()
     env_path = Path(args.file)
     old_text = (
         env_path.read_text(encoding="utf-8", errors="replace") if env_path.is_file() else None
     )
-    planned = plan_for_file(args, env_path, recipes)
+    planned = plan_for_file(args, env_path)
     request, plan = planned.request, planned.plan
     platform = platform_for(None)
     check_installable(plan, platform)
@@ -145,6 +146,8 @@ def execute(args: argparse.Namespace) -> int:
     }
     if not args.json:
         print(f"Plan: {plan_summary(plan)}")
+        if plan.newer:
+            print(f"Newer: {plan.newer}")
         for warning in plan.warnings:
             print(f"warning: {warning}", file=sys.stderr)
     rendered = write_environment(

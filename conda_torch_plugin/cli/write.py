@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conda_torch_plugin.cli._options import add_json, add_plan_arguments
+from conda_torch_plugin.cli._options import add_channel_alias, add_json, add_plan_arguments
 from conda_torch_plugin.condalock import ENVIRONMENT_FILENAME
 from conda_torch_plugin.sources import BASE_CHANNELS, source
 
@@ -61,6 +61,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "-n", "--name", help="the environment's name: (default: keep the file's, or 'torch')"
     )
     add_plan_arguments(parser)
+    add_channel_alias(parser)
     parser.add_argument(
         "--dry-run", action="store_true", help="print the files instead of writing them"
     )
@@ -71,10 +72,9 @@ def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.cli._options import plan_for_file
     from conda_torch_plugin.cli.render import print_json
     from conda_torch_plugin.envfile import write_environment
-    from conda_torch_plugin.recipes import load_recipes
 
     path = Path(args.file)
-    planned = plan_for_file(args, path, load_recipes())
+    planned = plan_for_file(args, path)
     plan = planned.plan
     old_text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
     result = write_environment(
@@ -160,7 +160,7 @@ def write_command(args: argparse.Namespace) -> str:
         parts += ["--machine", relative]
     for platform in args.platforms or ():
         parts += ["--platform", platform]
-    if args.source != "auto":
+    if args.source not in (None, "auto"):
         parts += ["--source", args.source]
     if args.pytorch:
         parts += ["--pytorch", args.pytorch]

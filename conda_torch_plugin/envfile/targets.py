@@ -5,7 +5,8 @@ which conda and conda-lock ignore::
 
     # torch-env targets: {"platforms": ["linux-64", "win-64"], "source": "auto", ...}
 
-- ``platforms``, ``source`` (as asked: ``auto`` or a source name) and ``cpu`` (``--cpu``);
+- ``platforms``, ``source`` (``--source`` when given; absent, the default source
+  setting applies) and ``cpu`` (``--cpu``);
 - ``machines``: the ``--machine`` profiles, as paths relative to the file's folder, or
   ``machine``: the one machine it was planned for (its name, driver, CUDA and GPUs),
   whether detected or given by flags;
@@ -38,7 +39,7 @@ _CUDA_PIN = re.compile(r"\s*(?:[\w.-]+::)?(?:pytorch-cuda|cuda-version)\s*=+\s*(
 @dataclass(frozen=True)
 class Targets:
     platforms: tuple[str, ...]
-    source: str = "auto"
+    source: str | None = None  # --source as given (None: the default source setting)
     cpu: bool = False
     machines: tuple[str, ...] = ()  # --machine paths, relative to the file's folder
     machine: dict[str, Any] | None = None  # {"name", "driver", "cuda", "gpu_arch": [...]}
@@ -47,7 +48,9 @@ class Targets:
     inferred: bool = False  # read from an older file's contents, not recorded
 
     def to_json(self) -> str:
-        data: dict[str, Any] = {"platforms": list(self.platforms), "source": self.source}
+        data: dict[str, Any] = {"platforms": list(self.platforms)}
+        if self.source is not None:
+            data["source"] = self.source
         if self.cpu:
             data["cpu"] = True
         if self.machines:
@@ -94,7 +97,7 @@ def parse_targets(text: str, source: str) -> Targets | None:
             data = json.loads(line[len(TARGETS_PREFIX) :])
             return Targets(
                 platforms=tuple(str(p) for p in data["platforms"]),
-                source=str(data.get("source", "auto")),
+                source=str(data["source"]) if data.get("source") is not None else None,
                 cpu=bool(data.get("cpu", False)),
                 machines=tuple(str(p) for p in data.get("machines", ())),
                 machine=dict(data["machine"]) if isinstance(data.get("machine"), dict) else None,
