@@ -1,7 +1,8 @@
 """The time of ``plan --machine DIR`` for a fleet of profiles, against a one-machine plan.
 
 Writes COUNT machine profiles (``detect --json`` files) into a temporary folder and
-times, as whole commands in fresh processes (what a user waits for):
+times, as whole commands in fresh processes (what a user waits for), all ``--offline``
+(candidates from the bundled snapshot: no network time):
 
 - ``plan --cuda 12.4 --gpu-arch 8.0 --platform linux-64``: one machine, nothing detected;
 - ``plan --machine DIR``: the fleet, text output;
@@ -94,7 +95,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
     one, _ = timed(
-        ["plan", "--cuda", "12.4", "--gpu-arch", "8.0", "--platform", "linux-64"], args.runs
+        ["plan", "--offline", "--cuda", "12.4", "--gpu-arch", "8.0", "--platform", "linux-64"],
+        args.runs,
     )
     print(f"one machine: plan --cuda 12.4 --gpu-arch 8.0   {one:.3f} s (median of {args.runs})")
     for kind in ("mixed", "distinct"):
@@ -102,8 +104,8 @@ def main() -> int:
             for index in range(args.count):
                 data = profile(index, distinct=kind == "distinct")
                 (Path(folder) / f"{data['hostname']}.json").write_text(json.dumps(data))
-            text, out = timed(["plan", "--machine", folder], args.runs)
-            as_json, report = timed(["plan", "--machine", folder, "--json"], args.runs)
+            text, out = timed(["plan", "--offline", "--machine", folder], args.runs)
+            as_json, report = timed(["plan", "--offline", "--machine", folder, "--json"], args.runs)
             plan = json.loads(report)
             assert len(plan["machines"]) == args.count and all(m["ok"] for m in plan["machines"])
             head = out.splitlines()[0]
