@@ -425,7 +425,7 @@ def _binding_reasons(
                 )
                 break
     if len(machines) > 1:
-        no_gpu = [m for m in machines if not m.has_nvidia]
+        no_gpu = [m for m in machines if not m.has_nvidia and m.platform in _CUDA_PLATFORMS]
         if no_gpu and plan.compute == "cuda":
             reasons.append(
                 f"{len(no_gpu)} machine{'s' if len(no_gpu) != 1 else ''} without an NVIDIA GPU "

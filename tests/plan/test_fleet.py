@@ -117,6 +117,7 @@ def test_linux_windows_and_macos_members() -> None:
         "ws-win": "runs",
         "mac": "cpu-build",
     }
+    assert not any("mac" in reason for reason in fleet.plan.reasons)  # MPS there, not CUDA
 
 
 def test_each_platform_gets_the_variant_its_own_machines_allow() -> None:
