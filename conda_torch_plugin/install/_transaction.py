@@ -8,11 +8,11 @@ time changes a prefix.
    extracted-package cache is ``plan.package_cache``, which ``_fetch`` has
    already filled) into a sibling of the prefix, ``.NAME.staging-PID-XXXX``,
    with ``alternative_target_prefix`` set to the final prefix so prefix
-   placeholders and conda-meta name the real place. For an existing
-   environment the staging folder starts as a copy of it and rattler turns
-   that copy into the new environment (an update transaction). A new prefix
-   gets the mode ``mkdir`` would give it (0755 under umask 022); root updating another user's environment gives the new tree
-   that user's ownership.
+   placeholders and conda-meta name the real place. For an existing environment
+   the staging folder starts as a copy of it and rattler turns that copy into
+   the new environment (an update transaction). A new prefix gets the mode
+   ``mkdir`` would give it (0755 under umask 022); root updating another user's
+   environment gives the new tree that user's ownership.
 2. **Swap.** A new prefix (absent, or an empty folder) is one ``rename`` of
    the staging folder. An existing prefix is renamed aside
    (``.NAME.old-PID-XXXX``), the staging folder renamed into place, and the
