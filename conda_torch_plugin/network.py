@@ -257,3 +257,50 @@ def _auth_file_entry(path: str | None, host: str) -> str | None:
     if isinstance(entry.get("BearerToken"), str):
         return f"Bearer {entry['BearerToken']}"
     return None
+
+
+# --- rattler ----------------------------------------------------------------------------
+
+
+def rattler_client(settings: NetworkSettings) -> Any:
+    """A ``rattler.Client`` honouring ``settings``: proxies, ``NO_PROXY``, ``ssl_verify``
+    (false, or a CA bundle read through ``SSL_CERT_FILE`` while the client is built),
+    retries; credentials come from rattler's own storage (its auth file, ``.netrc``).
+
+    Every gateway (repodata for ``lock`` and ``plan``) is made through ``gateway``.
+    """
+    from rattler import Client, Config
+
+    lines = []
+    if settings.ssl_verify is False:
+        lines.append("tls-no-verify = true")
+    proxy = [
+        f"{scheme} = {json.dumps(url)}"
+        for scheme, url in sorted(settings.proxies.items())
+        if scheme in ("http", "https")
+    ]
+    if proxy:
+        lines += ["[proxy-config]", *proxy]
+        if settings.no_proxy:
+            lines.append(f"non-proxy-hosts = {json.dumps(list(settings.no_proxy))}")
+    config = Config.from_toml("\n".join(lines) + "\n")
+    ca = settings.ssl_verify if isinstance(settings.ssl_verify, str) else None
+    saved = os.environ.get("SSL_CERT_FILE")
+    try:
+        if ca and os.path.isfile(ca):  # the system roots rattler loads are read from it
+            os.environ["SSL_CERT_FILE"] = ca
+        return Client.from_config(config, max_retries=max(0, settings.max_retries))
+    finally:
+        if ca and os.path.isfile(ca):
+            if saved is None:
+                os.environ.pop("SSL_CERT_FILE", None)
+            else:
+                os.environ["SSL_CERT_FILE"] = saved
+
+
+def gateway(settings: NetworkSettings, cache_dir: Any = None) -> Any:
+    """A ``rattler.Gateway`` over ``rattler_client(settings)``; offline, cached repodata only."""
+    from rattler import Gateway, SourceConfig
+
+    config = SourceConfig(cache_action="force-cache-only") if settings.offline else None
+    return Gateway(cache_dir=cache_dir, default_config=config, client=rattler_client(settings))
