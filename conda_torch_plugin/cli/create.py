@@ -132,6 +132,7 @@ def execute(args: argparse.Namespace) -> int:
         ),
         "channel_alias": alias,
         "custom_channels": custom,
+        "network": network,
     }
     if not args.json:
         print(f"Plan: {plan_summary(plan)}")
