@@ -35,10 +35,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import http.client
+import io
 import os
 import shutil
 import ssl
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -226,7 +228,7 @@ def fetch_and_verify(
 
     def one(pkg: PlannedPackage) -> _Fetched:
         try:
-            fetched = _fetch_one(cache, pkg, opener)
+            fetched = _fetch_one(cache, pkg, opener, early=extract)
         except _Incomplete as error:
             return _Fetched(pkg, failure=f"incomplete download ({error})")
         except (OSError, ValueError, http.client.HTTPException, _Retryable) as error:
@@ -317,7 +319,9 @@ def _fetch_failure(failures: Sequence[_Fetched]) -> InstallError:
     )
 
 
-def _fetch_one(cache: Path, pkg: PlannedPackage, opener: Opener) -> _Fetched:
+def _fetch_one(
+    cache: Path, pkg: PlannedPackage, opener: Opener, *, early: bool = False
+) -> _Fetched:
     path = local_path(pkg.url)
     if path is not None:
         if not path.is_file():
@@ -332,7 +336,7 @@ def _fetch_one(cache: Path, pkg: PlannedPackage, opener: Opener) -> _Fetched:
     retries = max(0, opener.settings.max_retries)
     for attempt in range(retries + 1):
         try:
-            return _download(target, pkg, opener)
+            return _download(target, pkg, opener, early=early)
         except (_Incomplete, _Retryable, ConnectionError, TimeoutError, http.client.HTTPException):
             if attempt == retries:
                 raise
@@ -345,10 +349,16 @@ def _fetch_one(cache: Path, pkg: PlannedPackage, opener: Opener) -> _Fetched:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _download(target: Path, pkg: PlannedPackage, opener: Opener) -> _Fetched:
-    """Download ``pkg`` into ``target``, hashing as it arrives; a bad download is never kept."""
+def _download(target: Path, pkg: PlannedPackage, opener: Opener, *, early: bool) -> _Fetched:
+    """Download ``pkg`` into ``target``, hashing as it arrives; a bad download is never kept.
+
+    With ``early``, a ``.tar.bz2`` of known length is also decoded and extracted into a
+    private folder while it arrives (``_EarlyExtraction``); that folder is put into the
+    package cache only once the archive matched the lock, and deleted otherwise.
+    """
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     sha, md5 = hashlib.sha256(), hashlib.md5()
+    extraction: _EarlyExtraction | None = None
     try:
         with os.fdopen(fd, "wb") as out:
             try:
@@ -359,25 +369,140 @@ def _download(target: Path, pkg: PlannedPackage, opener: Opener) -> _Fetched:
                 raise
             with response:
                 expected = _content_length(response)
+                if early and expected and target.name.endswith(".tar.bz2") and pkg.sha256:
+                    extraction = _EarlyExtraction(tmp, expected, target.parent, pkg)
                 received = 0
                 while chunk := response.read(_CHUNK):
                     received += len(chunk)
                     sha.update(chunk)
                     md5.update(chunk)
                     out.write(chunk)
+                    if extraction is not None:
+                        out.flush()
+                        extraction.grew(len(chunk))
         if expected is not None and received < expected:
             # http.client ends the body quietly when the server closes early.
             raise _Incomplete(f"the connection closed after {received} of {expected} bytes")
         mismatch = _compare(pkg, sha.hexdigest(), md5.hexdigest())
         if mismatch:
             os.unlink(tmp)  # a bad download is never cached
+            if extraction is not None:
+                extraction.abort()
             return _Fetched(pkg, mismatch=mismatch)
         os.replace(tmp, target)
     except BaseException:
+        if extraction is not None:
+            extraction.abort()
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    if extraction is not None:
+        folder = extraction.finish()
+        if folder is not None:  # else extract_into_cache extracts it, and reports a bad one
+            _place(folder, target.parent, pkg)
     return _Fetched(pkg, path=target)
+
+
+class _Growing(io.RawIOBase):
+    """The ``.part`` file a download is writing, read by another thread: a read waits until
+    its bytes have arrived; ``finish`` ends the waiting (with an error: abandoned, and
+    every later read finds the end of the file)."""
+
+    def __init__(self, path: str, size: int) -> None:
+        super().__init__()
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._size = size
+        self._available = 0
+        self._done = False
+        self._error: str | None = None
+        self._ready = threading.Condition()
+        self._pos = 0
+
+    def grew(self, count: int) -> None:
+        with self._ready:
+            self._available += count
+            self._ready.notify_all()
+
+    def finish(self, error: str | None = None) -> None:
+        with self._ready:
+            self._done = True
+            self._error = error
+            self._ready.notify_all()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        with self._ready:
+            while self._available < self._pos + want and not self._done:
+                self._ready.wait()
+            if self._error:
+                # The end of the file, not an exception: indexed_bzip2 may read from its own
+                # threads, where a Python exception would abort the process.
+                return 0
+        self._file.seek(self._pos)
+        count = self._file.readinto(memoryview(buffer)[:want])
+        self._pos += count
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+class _EarlyExtraction:
+    """Decode (on all cores) and extract a ``.tar.bz2`` into a private folder of the package
+    cache while it downloads; nothing there is used before the archive matched the lock."""
+
+    def __init__(self, part: str, size: int, cache: Path, pkg: PlannedPackage) -> None:
+        dist = _dist_name(Path(pkg.url).name) or pkg.name
+        self.folder = Path(tempfile.mkdtemp(prefix=f".{dist}.", suffix=".extract", dir=cache))
+        self.source = _Growing(part, size)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        import tarfile
+
+        try:
+            with _bz2_reader(self.source) as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+                tar.extractall(self.folder, filter="tar")
+        except BaseException as error:  # noqa: BLE001 - reported by extracting again, verified
+            self.error = error
+
+    def grew(self, count: int) -> None:
+        self.source.grew(count)
+
+    def abort(self) -> None:
+        self.source.finish("the download was abandoned")
+        self.thread.join()
+        self.source.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def finish(self) -> Path | None:
+        """The extracted folder once the whole verified archive was read, else None."""
+        self.source.finish()
+        self.thread.join()
+        self.source.close()
+        if self.error is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            return None
+        return self.folder
 
 
 # --- extraction -------------------------------------------------------------------------
@@ -408,6 +533,20 @@ def extract_into_cache(archive: Path, cache: Path, pkg: PlannedPackage) -> Path 
     tmp = Path(tempfile.mkdtemp(prefix=f".{dist}.", suffix=".extract", dir=cache))
     try:
         _extract(archive, tmp, pkg)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return _place(tmp, cache, pkg)
+
+
+def _place(tmp: Path, cache: Path, pkg: PlannedPackage) -> Path | None:
+    """Move ``tmp``, extracted from the verified archive of ``pkg``, to ``cache/DIST``."""
+    dist = _dist_name(pkg.url.rsplit("/", 1)[-1])
+    final = cache / dist if dist else None
+    try:
+        if final is None or not _inside(final, cache, depth=1):
+            shutil.rmtree(tmp, ignore_errors=True)
+            return None
         (tmp / "info").mkdir(exist_ok=True)
         (tmp / "info" / _SHA_MARK).write_text(pkg.sha256 + "\n", encoding="ascii")
         if _extracted_from(final, pkg.sha256):  # another install extracted it meanwhile
@@ -415,10 +554,10 @@ def extract_into_cache(archive: Path, cache: Path, pkg: PlannedPackage) -> Path 
             return final
         if final.exists() or final.is_symlink():  # another archive's content: replaced
             old = Path(tempfile.mkdtemp(prefix=f".{dist}.", suffix=".old", dir=cache))
-            os.rename(final, old / dist)
+            os.rename(final, old / final.name)
             shutil.rmtree(old, ignore_errors=True)
             with contextlib.suppress(FileNotFoundError):
-                (cache / f"{dist}.lock").unlink()  # rattler's record of what the folder held
+                (cache / f"{final.name}.lock").unlink()  # rattler's record of the folder
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -464,7 +603,7 @@ def _extract(archive: Path, dest: Path, pkg: PlannedPackage) -> None:
         ) from error
 
 
-def _bz2_reader(archive: Path) -> Any:
+def _bz2_reader(archive: Path | io.RawIOBase) -> Any:
     """A reader of the decompressed stream: all cores with ``indexed_bzip2``, else ``bz2``."""
     try:
         import indexed_bzip2
@@ -472,7 +611,8 @@ def _bz2_reader(archive: Path) -> Any:
         import bz2
 
         return bz2.open(archive, "rb")
-    return indexed_bzip2.open(str(archive), parallelization=os.cpu_count() or 1)
+    source = str(archive) if isinstance(archive, Path) else archive
+    return indexed_bzip2.open(source, parallelization=os.cpu_count() or 1)
 
 
 def _content_length(response: Any) -> int | None:
