@@ -177,10 +177,13 @@ from conda_torch_plugin.condalock.lockfile import read_lockfile
 from conda_torch_plugin.install import install_from_lock
 lock = read_lockfile(Path(sys.argv[1]))
 start = time.perf_counter()
-install_from_lock(lock, "linux-64", Path(sys.argv[2]), cache_dir=Path(sys.argv[3]))
+result = install_from_lock(lock, "linux-64", Path(sys.argv[2]), cache_dir=Path(sys.argv[3]))
 wall = time.perf_counter() - start
-rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"wall_s": wall, "peak_rss_mb": rss}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+import conda_torch_plugin
+print(json.dumps({"code": str(Path(conda_torch_plugin.__file__).parent.parent),
+                  "wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024,
+                  "cpu_s": usage.ru_utime + usage.ru_stime, "timings": result.timings}))
 """
 
 
@@ -218,16 +221,19 @@ def run_variant(code: Path, lock: Path, work: Path) -> dict[str, float]:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = dict(os.environ, PYTHONPATH=str(code))
-    out = subprocess.run(
+    out = subprocess.run(  # cwd: "python -c" puts it first on sys.path, before PYTHONPATH
         [sys.executable, "-c", CHILD, str(lock), str(prefix), str(cache)],
         capture_output=True,
         text=True,
         env=env,
+        cwd=work,
         check=False,
     )
     if out.returncode != 0:
         raise SystemExit(f"install failed ({code}):\n{out.stderr[-3000:]}")
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    if Path(result["code"]).resolve() != code.resolve():
+        raise SystemExit(f"the {code} variant imported {result['code']} instead")
     shutil.rmtree(work, ignore_errors=True)
     return result
 
@@ -254,7 +260,7 @@ def main() -> None:
         tar.extractall(old, filter="data")
     size = sum(r["size"] for r in json.loads((channel / "lock.json").read_text()))
     print(f"lock: {size / MB:.0f} MB in archives; cores: {os.cpu_count()}; before = {args.before}")
-    print(f"{'rate':>9}  {'variant':<10} {'wall s':>8} {'peak RSS MB':>12}")
+    print(f"{'rate':>9}  {'variant':<10} {'wall s':>8} {'peak RSS MB':>12} {'CPU s':>7}  phases")
     for rate in [float(r) for r in args.rates.split(",")]:
         url, server = serve(channel, rate * MB)
         try:
@@ -263,9 +269,10 @@ def main() -> None:
                 for _ in range(args.repeat):
                     for name, code in (("before", old), ("streaming", ROOT)):
                         r = run_variant(code, lock, Path(tmp) / name)
+                        phases = ", ".join(f"{k} {v:.1f}" for k, v in r["timings"].items())
                         print(
                             f"{rate:>5.0f} MB/s  {name:<10} {r['wall_s']:>8.1f} "
-                            f"{r['peak_rss_mb']:>12.0f}",
+                            f"{r['peak_rss_mb']:>12.0f} {r['cpu_s']:>7.1f}  {phases}",
                             flush=True,
                         )
         finally:
