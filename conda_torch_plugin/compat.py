@@ -146,6 +146,13 @@ def sm_name(cc: str) -> str:
     return f"sm_{major}{minor}{'a' if specific else ''}"
 
 
+# Jetson (Tegra) GPUs: cubin binary compatibility "is supported only for the desktop. It
+# is not supported for Tegra" (CUDA C++ Programming Guide, Binary Compatibility), so an
+# sm_86 cubin does not run on an Orin (8.7): it needs its own cubin or PTX
+# (conda-forge/pytorch-cpu-feedstock#527).
+TEGRA = frozenset({(5, 3), (6, 2), (7, 2), (8, 7)})
+
+
 def how_runs(sass: Iterable[str], ptx: Iterable[str], cc: str, *, jit: bool = True) -> str | None:
     """How a build with this GPU code runs on a GPU of capability ``cc``, or None.
 
@@ -159,10 +166,11 @@ def how_runs(sass: Iterable[str], ptx: Iterable[str], cc: str, *, jit: bool = Tr
     cubins only: a driver older than the toolkit cannot compile that toolkit's PTX.
     """
     major, minor, _ = parse_cc(cc)
+    exact_only = (major, minor) in TEGRA
     native = []
     for arch in sass:
         a_major, a_minor, specific = parse_cc(arch)
-        if a_major == major and (a_minor == minor if specific else a_minor <= minor):
+        if a_major == major and (a_minor == minor if specific or exact_only else a_minor <= minor):
             native.append((a_minor, not specific, arch))  # prefer sm_90 over sm_90a
     if native:
         a_minor, _, arch = max(native)
@@ -267,6 +275,18 @@ def check_cuda(
         f"{major}.x minor-version compatibility, with a limited feature set (no PTX JIT)"
     )
     upgrade = f"; a driver for CUDA {build}{full_driver} supports it fully"
+    # A driver whose CUDA is X.Y is at least Table 3's minimum for X.Y: when that already
+    # meets the minor-version minimum, the unknown driver version does not matter.
+    implied = recipes.min_driver(driver_cuda, platform) if driver is None else None
+    if implied and driver_at_least(implied, minimum):
+        return CudaCheck(
+            build,
+            MINOR_COMPAT,
+            f"CUDA {build} > {driver_cuda}, allowed by {major}.x minor-version compatibility "
+            f"(a driver for CUDA {driver_cuda} is >= {implied} >= {minimum})",
+            f"{limited} (a driver for CUDA {driver_cuda} is >= {implied}, the minimum is "
+            f"{minimum}){upgrade}",
+        )
     if driver is None:
         return CudaCheck(
             build,

@@ -7,8 +7,8 @@
 - ``conda_error_hints`` (conda 26.7 and later; not registered on older conda): when
   conda fails to solve a ``pytorch``, ``pytorch-cuda`` or ``__cuda`` request,
   the error points to ``conda torch-env plan``.
-- ``conda_settings``: this plugin's own defaults in ``.condarc`` (``plugins:``
-  ``torch_env_source``), read through ``_conda.settings``.
+- ``conda_settings``: this plugin's own defaults in ``.condarc``
+  (``torch_env_default_source``), read through ``_conda.settings.plugin_setting``.
 
 conda imports this module on every command, so it imports nothing but conda's
 plugin API at module level; each hook imports what it needs when conda calls it,
@@ -25,8 +25,9 @@ if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
     from collections.abc import Iterator
 
+    from conda.plugins.types import CondaSetting
+
 SUMMARY = "Detect the GPU, then plan, write, lock and install a working PyTorch environment."
-SOURCE_SETTING = "torch_env_source"
 HINT_CODE = "torch_env_plan"
 # The names conda's solvers raise when a request cannot be met.
 _SOLVE_ERRORS = frozenset(
@@ -80,17 +81,21 @@ def conda_health_checks() -> Iterator[Any]:
 
 
 @hookimpl
-def conda_settings() -> Iterator[Any]:
-    try:
-        from conda.common.configuration import PrimitiveParameter
-        from conda.plugins.types import CondaSetting
-    except ImportError:  # a conda without plugin settings
-        return
+def conda_settings() -> Iterator[CondaSetting]:
+    """``torch_env_default_source`` in .condarc: the --source a team uses by default.
+
+    conda loads its own configuration classes before it asks for settings, so the
+    imports here cost nothing; they stay inside so that a conda without this hook
+    still imports the module.
+    """
+    from conda.common.configuration import PrimitiveParameter
+    from conda.plugins.types import CondaSetting
+
     yield CondaSetting(
-        name=SOURCE_SETTING,
-        description="Where conda torch-env takes PyTorch from by default "
-        "(auto, pytorch or conda-forge); --source overrides it.",
-        parameter=PrimitiveParameter("auto", element_type=str),
+        name="torch_env_default_source",
+        description="Where `conda torch-env` takes PyTorch from when --source is not given: "
+        "auto, pytorch or conda-forge (default: auto).",
+        parameter=PrimitiveParameter("", element_type=str),
     )
 
 

@@ -15,7 +15,8 @@ Files are told apart by their ``schema`` field:
 * ``releases/1`` (one file per channel): ``channel``, named ``arch_lists``
   (``{sass, ptx, source}``), ``releases`` (``{pytorch, torchvision, torchaudio,
   [torchaudio_platforms], python, cpu_platforms, cuda: [{cuda, archs: {platform:
-  arch list name}, source}], source}``) and ``guards`` (``{spec, platforms,
+  arch list name, or [{from_build, list}] where the list changed within the
+  release}, [runtime: {platform: X.Y}], source}], source}``) and ``guards`` (``{spec, platforms,
   reason, source}``: extra specs a channel needs). Optional ``note`` on any row.
 
 The files are found with importlib.resources inside the installed package
@@ -28,7 +29,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
 
 PLATFORMS = ("linux-64", "linux-aarch64", "linux-ppc64le", "win-64", "osx-64", "osx-arm64")
 CHANNELS = NAMES  # one releases file per source (sources/)
-SCHEMAS = ("sources/1", "cuda-drivers/1", "releases/1")
+# pypi-names/1 (conda name -> PyPI name) is read by lock.pip_uv, only when a pip: section is locked.
+SCHEMAS = ("sources/1", "cuda-drivers/1", "releases/1", "pypi-names/1")
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,31 @@ class ArchList:
 class CudaVariant:
     cuda: str  # "12.4"
     platforms: tuple[str, ...]  # platforms this variant is published for
-    archs: dict[str, ArchList]  # per platform
+    archs: dict[str, ArchList]  # per platform: the list of the newest build
     source: tuple[str, ...] = ()
     note: str | None = None
+    # Where the list changed within the release: per platform, (first build, list)
+    # oldest first. The build is the feedstock's build number (``number:`` in
+    # meta.yaml), not the record's build_number, which adds a variant offset.
+    arch_builds: dict[str, tuple[tuple[int, ArchList], ...]] = field(default_factory=dict)
+    # Where the environment must pin a newer cuda-version than the build's CUDA (the
+    # companions were built with a newer one): platform -> X.Y.
+    runtime: dict[str, str] = field(default_factory=dict)
+
+    def pin(self, platform: str) -> str:
+        """The cuda-version an environment of this variant pins on ``platform``."""
+        return self.runtime.get(platform, self.cuda)
+
+    def archs_at(self, platform: str, build: int) -> ArchList | None:
+        """The arch list of build ``build`` on ``platform`` (None: no such platform)."""
+        steps = self.arch_builds.get(platform)
+        if not steps:
+            return self.archs.get(platform)
+        chosen = None
+        for first, archs in steps:
+            if build >= first:
+                chosen = archs
+        return chosen
 
 
 @dataclass(frozen=True)
@@ -479,20 +503,38 @@ def _read_release(
         )
         cuda = str(vrow.text("cuda", _XY, "a CUDA version like 12.4"))
         archs: dict[str, ArchList] = {}
-        for platform, name in vrow.get("archs", dict).items():
+        arch_builds: dict[str, tuple[tuple[int, ArchList], ...]] = {}
+        for platform, value in vrow.get("archs", dict).items():
             if platform not in PLATFORMS:
                 raise vrow.fail(f"has archs for {platform!r}, not one of {', '.join(PLATFORMS)}")
             if compat.is_osx(platform):
                 raise vrow.fail(f"has CUDA archs for {platform}, which has no CUDA builds")
-            if name not in arch_lists:
-                raise vrow.fail(f"names arch list {name!r}, which arch_lists does not define")
-            archs[platform] = arch_lists[name]
+            if isinstance(value, list):
+                steps = _arch_steps(vrow, platform, value, arch_lists)
+                arch_builds[platform] = steps
+                archs[platform] = steps[-1][1]
+                continue
+            if not isinstance(value, str) or value not in arch_lists:
+                raise vrow.fail(f"names arch list {value!r}, which arch_lists does not define")
+            archs[platform] = arch_lists[value]
         if not archs:
             raise vrow.fail("has no platforms in 'archs'")
+        runtime: dict[str, str] = {}
+        for platform, pin in (vrow.get("runtime", dict, required=False) or {}).items():
+            if platform not in archs or not isinstance(pin, str) or not _XY.match(pin):
+                raise vrow.fail(f"has runtime {platform!r}: {pin!r}, not a platform's X.Y")
+            if (
+                compat.cuda_major(pin) != compat.cuda_major(cuda)
+                or compat.compare_versions(pin, cuda) <= 0
+            ):
+                raise vrow.fail(f"has runtime {pin} for {platform}: not a newer CUDA {cuda}.x")
+            runtime[platform] = pin
         if any(v.cuda == cuda for v in variants):
             raise vrow.fail(f"repeats CUDA {cuda}")
         platforms = tuple(p for p in PLATFORMS if p in archs)
-        variants.append(CudaVariant(cuda, platforms, archs, vrow.source(), vrow.note()))
+        variants.append(
+            CudaVariant(cuda, platforms, archs, vrow.source(), vrow.note(), arch_builds, runtime)
+        )
     variants.sort(key=lambda v: compat.version_tuple(v.cuda))
     served = set(cpu_platforms).union(*(v.platforms for v in variants))
     if not served:
@@ -517,6 +559,25 @@ def _read_release(
         note=row.note(),
     )
     return release
+
+
+def _arch_steps(
+    vrow: _Row, platform: str, value: list[Any], arch_lists: Mapping[str, ArchList]
+) -> tuple[tuple[int, ArchList], ...]:
+    """``[{from_build, list}, ...]``: the arch list from each build number on, oldest first."""
+    steps: list[tuple[int, ArchList]] = []
+    for k, raw in enumerate(value):
+        step = _Row(vrow.file, f"{vrow.where} archs[{platform!r}][{k}]", raw, None)
+        first = step.get("from_build", int)
+        name = str(step.text("list"))
+        if name not in arch_lists:
+            raise step.fail(f"names arch list {name!r}, which arch_lists does not define")
+        if first < 0 or (steps and first <= steps[-1][0]):
+            raise step.fail("needs from_build values that start at 0 or more and increase")
+        steps.append((first, arch_lists[name]))
+    if not steps or steps[0][0] != 0:
+        raise vrow.fail(f"has archs for {platform} by build that do not start at from_build 0")
+    return tuple(steps)
 
 
 def _peek(raw: Any, key: str) -> str:

@@ -62,7 +62,7 @@ def write_command(name: str, folder: Path) -> list[str]:
     """The command that writes target ``name`` into ``folder`` (any Python with the package)."""
     return [
         sys.executable, "-m", "conda_torch_plugin", "write",
-        "-f", str(folder / "environment.yml"), *TARGETS[name],
+        "-f", str(folder / "environment.yml"), *TARGETS[name], "--offline",
     ]  # fmt: skip
 
 

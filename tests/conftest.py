@@ -4,4 +4,5 @@ pytest_plugins = [
     "support.fake_nvml",
     "support.repodata",
     "support.packages",
+    "support.offline",
 ]

@@ -99,8 +99,11 @@ def test_covers_needs_every_gpu() -> None:
         ("11.8", "11.4", "451.82", "win-64", compat.UNSUPPORTED, "below 452.39"),
         ("12.9", "12.8", "570.86.10", "linux-64", compat.MINOR_COMPAT, ">= 525.60.13"),
         ("12.9", "12.8", "572.16", "win-64", compat.MINOR_COMPAT, ">= 528.33"),
-        # Only --cuda known: allowed, and the warning names the driver it needs.
-        ("12.9", "12.4", None, "linux-64", compat.MINOR_COMPAT, "needs driver >= 525.60.13"),
+        # Only --cuda known: a driver for CUDA 12.4 is >= 550.54.14 (Table 3), which meets
+        # the 12.x minimum, so the unknown driver version does not matter.
+        ("12.9", "12.4", None, "linux-64", compat.MINOR_COMPAT, "is >= 550.54.14 >= 525.60.13"),
+        # A driver for CUDA 11.0 may be 450.51.05, below the 11.x minimum: the warning asks.
+        ("11.8", "11.0", None, "linux-64", compat.MINOR_COMPAT, "needs driver >= 450.80.02"),
         ("13.0", "12.9", "575.51.03", "linux-64", compat.UNSUPPORTED, "different major"),
         ("13.2", "13.0", "580.65.06", "linux-64", compat.MINOR_COMPAT, ">= 580"),
         ("12.1", "11.8", None, "linux-64", compat.UNSUPPORTED, "driver >= 530.30.02 on Linux"),
@@ -115,7 +118,8 @@ def test_covers_needs_every_gpu() -> None:
         "win-11x-too-old",
         "12x-minor",
         "win-12x-minor",
-        "12x-driver-unknown",
+        "12x-driver-unknown-implied",
+        "11x-driver-unknown",
         "13-on-12",
         "13x-minor",
         "12-on-11-names-driver",

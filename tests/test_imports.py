@@ -119,7 +119,11 @@ def test_conda_action_runs_the_full_cli(fake_conda: Path) -> None:
     result = _run(
         """
         import argparse, contextlib, io, json
+        import conda_torch_plugin.cli as cli
         import conda_torch_plugin.plugin as plugin
+        # Once py-rattler is loaded (a plan reads repodata) the action leaves with
+        # os._exit; here it returns, so that the script can go on.
+        cli._flush_and_exit = lambda status: None
         (sub,) = list(plugin.conda_subcommands())
         parser = argparse.ArgumentParser(prog="conda torch-env", add_help=False)
         sub.configure_parser(parser)
@@ -190,3 +194,32 @@ def test_reading_an_environment_without_pip_does_not_import_packaging(tmp_path: 
         """
     )
     assert result is False
+
+
+def test_conda_settings_hook_registers_the_default_source_setting(fake_conda: Path) -> None:
+    """The setting conda reads from .condarc is the one the CLI asks conda for."""
+    (fake_conda / "conda" / "common").mkdir()
+    (fake_conda / "conda" / "common" / "__init__.py").write_text("")
+    (fake_conda / "conda" / "common" / "configuration.py").write_text(
+        "class PrimitiveParameter:\n"
+        "    def __init__(self, default, element_type=None):\n"
+        "        self.default, self.element_type = default, element_type\n"
+    )
+    (fake_conda / "conda" / "plugins" / "types.py").write_text(
+        "from dataclasses import dataclass\n"
+        "@dataclass\n"
+        "class CondaSetting:\n"
+        "    name: str\n    description: str\n    parameter: object\n    aliases: tuple = ()\n"
+    )
+    result = _run(
+        """
+        import json
+        import conda_torch_plugin.plugin as plugin
+        from conda_torch_plugin.sources import DEFAULT_SOURCE_SETTING
+        (setting,) = list(plugin.conda_settings())
+        print(json.dumps({"name": setting.name, "expected": DEFAULT_SOURCE_SETTING,
+                          "type": setting.parameter.element_type.__name__}))
+        """,
+        pythonpath=fake_conda,
+    )
+    assert result == {"name": result["expected"], "expected": result["expected"], "type": "str"}

@@ -124,7 +124,7 @@ def test_health_check_and_setting_are_registered(monkeypatch):
     (check,) = plugin.conda_health_checks()
     assert check.name == "torch-env" and callable(check.action)
     (setting,) = plugin.conda_settings()
-    assert setting.name == "torch_env_source" and setting.parameter.default == "auto"
+    assert setting.name == "torch_env_default_source" and setting.parameter.default == ""
 
 
 def test_health_check_reports_an_environment_without_pytorch(monkeypatch, tmp_path, capsys):

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from support.shared_data import real_pytorch_repodata
 
+from conda_torch_plugin import compat
 from conda_torch_plugin.errors import RecipeError
 from conda_torch_plugin.recipes import Recipes, load_recipes, load_recipes_from, recipes_dir
 
@@ -32,12 +33,13 @@ def test_every_recipe_file_loads_and_validates() -> None:
     assert files == [
         "conda-forge.json",
         "cuda-drivers.json",
+        "pypi-names.json",
         "pytorch-channel.json",
         "sources.json",
     ]
     loaded = load_recipes_from(RECIPES)
     schemas = {json.loads((RECIPES / f).read_text())["schema"] for f in files}
-    assert schemas == {"sources/1", "cuda-drivers/1", "releases/1"}
+    assert schemas == {"sources/1", "cuda-drivers/1", "releases/1", "pypi-names/1"}
     cited = {k for r in loaded.releases for k in r.source}
     cited |= {k for r in loaded.releases for v in r.cuda_variants for k in v.source}
     cited |= {k for row in loaded.drivers for k in row.source}
@@ -170,7 +172,9 @@ def test_pytorch_channel_facts(
     assert tuple(v.cuda for v in release.cuda_variants) == cuda
     for variant in release.cuda_variants:
         assert variant.platforms == ("linux-64", "win-64")
-    assert release.cpu_platforms == ("linux-64", "win-64", "osx-arm64")
+    # Intel macOS (osx-64) builds end with 2.2.2.
+    macs = ("osx-64", "osx-arm64") if compat.version_tuple(pytorch) <= (2, 2, 2) else ("osx-arm64",)
+    assert release.cpu_platforms == ("linux-64", "win-64", *macs)
 
 
 def test_pytorch_channel_covers_every_release_to_2_5_1(recipes: Recipes) -> None:
@@ -291,7 +295,6 @@ def test_conda_forge_releases_and_variants(recipes: Recipes) -> None:
         "2.11.0",
         "2.10.0",
         "2.9.1",
-        "2.9.0",
         "2.8.0",
         "2.7.1",
         "2.7.0",
@@ -305,8 +308,12 @@ def test_conda_forge_releases_and_variants(recipes: Recipes) -> None:
         assert cudas(version, "linux-64") == ("12.9", "13.0")
         assert cudas(version, "linux-aarch64") == ("12.9", "13.0")
         assert cudas(version, "win-64") == ("12.8", "13.0")
-    for version in ("2.7.1", "2.9.1"):
-        assert (cudas(version, "linux-64"), cudas(version, "win-64")) == (("12.9",), ("12.8",))
+    assert (cudas("2.9.1", "linux-64"), cudas("2.9.1", "win-64")) == (("12.9",), ("12.8",))
+    # 2.7.1 build 0 was CUDA 12.6 (S36).
+    assert (cudas("2.7.1", "linux-64"), cudas("2.7.1", "win-64")) == (
+        ("12.6", "12.9"),
+        ("12.6", "12.8"),
+    )
     for version in ("2.6.0", "2.7.0"):
         assert cudas(version, "linux-64") == cudas(version, "win-64") == ("12.6",)
     assert cudas("2.13.0", "osx-arm64") == ()
@@ -315,13 +322,13 @@ def test_conda_forge_releases_and_variants(recipes: Recipes) -> None:
 @pytest.mark.parametrize(
     ("pytorch", "torchvision", "torchaudio"),
     [
-        ("2.13.0", "0.28.0", "2.11.0"),
-        ("2.12.1", "0.27.1", "2.11.0"),
-        ("2.12.0", "0.27.0", "2.11.0"),
-        ("2.11.0", "0.26.0", "2.11.0"),
+        # torchaudio 2.11.0 is built against pytorch 2.10 only (S37).
+        ("2.13.0", "0.28.0", None),
+        ("2.12.1", "0.27.1", None),
+        ("2.12.0", "0.27.0", None),
+        ("2.11.0", "0.26.0", None),
         ("2.10.0", "0.25.0", "2.10.0"),
         ("2.9.1", "0.24.1", "2.9.1"),
-        ("2.9.0", "0.24.0", None),
         ("2.8.0", "0.23.0", "2.8.0"),
         ("2.7.1", "0.22.1", "2.7.1"),
         ("2.7.0", "0.22.0", "2.7.0"),
@@ -334,7 +341,6 @@ def test_conda_forge_releases_and_variants(recipes: Recipes) -> None:
         "2.11.0",
         "2.10.0",
         "2.9.1",
-        "2.9.0",
         "2.8.0",
         "2.7.1",
         "2.7.0",
@@ -355,8 +361,8 @@ def test_conda_forge_pairings(
 def test_conda_forge_python(recipes: Recipes) -> None:
     python = {r.pytorch: r.python for r in recipes.releases_for("conda-forge")}
     assert python["2.13.0"] == ("3.10", "3.11", "3.12", "3.13", "3.14")
-    assert python["2.9.0"][0] == "3.10"
-    assert python["2.8.0"] == ("3.9", "3.10", "3.11", "3.12", "3.13")
+    assert python["2.9.1"] == ("3.10", "3.11", "3.12", "3.13")
+    assert python["2.8.0"] == ("3.10", "3.11", "3.12", "3.13")
 
 
 def test_mkl_guard_is_data_with_reason_and_source(recipes: Recipes) -> None:
@@ -406,3 +412,75 @@ def test_the_minor_compat_rule_cites_defined_sources(tmp_path: Path) -> None:
     path.write_text(json.dumps(doc))
     with pytest.raises(RecipeError, match="minor_compat_source cites source key"):
         load_recipes_from(tmp_path / "recipes")
+
+
+# -- the conda-forge rows the December 2026 audit corrected (sources S36, S37) ------------
+
+
+def test_conda_forge_never_published_2_9_0(recipes: Recipes) -> None:
+    versions = [r.pytorch for r in recipes.releases_for("conda-forge")]
+    assert "2.9.0" not in versions
+    assert "2.9.1" in versions
+
+
+@pytest.mark.parametrize(("pytorch", "python"), [("2.8.0", "3.10-3.13"), ("2.9.1", "3.10-3.13")])
+def test_conda_forge_python_rows(recipes: Recipes, pytorch: str, python: str) -> None:
+    release = recipes.release("conda-forge", pytorch)
+    assert release is not None
+    assert f"{release.python[0]}-{release.python[-1]}" == python
+
+
+@pytest.mark.parametrize("pytorch", ["2.10.0", "2.11.0", "2.12.0", "2.12.1"])
+def test_aarch64_cuda13_before_2_13_has_no_sm87(recipes: Recipes, pytorch: str) -> None:
+    archs = recipes.arch_list("conda-forge", pytorch, "13.0", "linux-aarch64")
+    assert archs is not None and "8.7" not in archs.sass
+
+
+def test_aarch64_cuda13_sm87_from_2_13_0_build_2(recipes: Recipes) -> None:
+    release = recipes.release("conda-forge", "2.13.0")
+    assert release is not None
+    variant = release.variant("13.0", "linux-aarch64")
+    assert variant is not None
+    at = {b: variant.archs_at("linux-aarch64", b) for b in (0, 1, 2, 3)}
+    assert [b for b, archs in at.items() if archs and "8.7" in archs.sass] == [2, 3]
+
+
+@pytest.mark.parametrize("pytorch", ["2.11.0", "2.12.0", "2.12.1", "2.13.0"])
+def test_no_torchaudio_after_2_10_on_conda_forge(recipes: Recipes, pytorch: str) -> None:
+    release = recipes.release("conda-forge", pytorch)
+    assert release is not None and release.torchaudio is None
+
+
+def test_2_7_1_build_0_is_cuda_12_6(recipes: Recipes) -> None:
+    release = recipes.release("conda-forge", "2.7.1")
+    assert release is not None
+    assert [v.cuda for v in release.variants_for("linux-64")] == ["12.6", "12.9"]
+    assert [v.cuda for v in release.variants_for("win-64")] == ["12.6", "12.8"]
+
+
+def test_conda_forge_builds_osx_64(recipes: Recipes) -> None:
+    assert all("osx-64" in r.cpu_platforms for r in recipes.releases_for("conda-forge"))
+
+
+def test_arch_lists_by_build_must_start_at_zero(tmp_path: Path) -> None:
+    data = json.loads((recipes_dir() / "conda-forge.json").read_text())
+    variant = data["releases"][0]["cuda"][-1]
+    variant["archs"]["linux-aarch64"] = [{"from_build": 2, "list": "cf-cu130-sm75-sm120ptx"}]
+    for name in ("conda-forge.json",):
+        (tmp_path / name).write_text(json.dumps(data))
+    for name in ("sources.json", "cuda-drivers.json", "pytorch-channel.json"):
+        (tmp_path / name).write_text((recipes_dir() / name).read_text())
+    with pytest.raises(RecipeError, match="from_build 0"):
+        load_recipes_from(tmp_path)
+
+
+def test_pypi_names_load_with_their_source() -> None:
+    from conda_torch_plugin.lock.pip_uv import load_pypi_names
+
+    names = load_pypi_names()
+    assert names.pypi_name("pytorch") == "torch"
+    assert names.pypi_name("typing_extensions") == "typing-extensions"
+    assert names.pypi_name("python") is None
+    assert names.pypi_name("requests") == "requests"  # not listed: the same name
+    assert {"pytorch", "torchvision", "torchaudio"} <= names.torch
+    assert json.loads((RECIPES / "pypi-names.json").read_text())["source"]

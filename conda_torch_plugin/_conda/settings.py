@@ -172,9 +172,15 @@ def package_cache() -> str | None:
     return None
 
 
+def offline() -> bool:
+    """conda's ``offline`` setting (False without conda)."""
+    context = _context()
+    return bool(getattr(context, "offline", False)) if context is not None else False
+
+
 def plugin_setting(name: str) -> str | None:
-    """A setting this plugin registers with conda (``plugins: NAME:`` in ``.condarc``),
-    None without conda or when conda does not know plugin settings."""
+    """A setting a plugin registered through ``conda_settings`` (``context.plugins.NAME``),
+    as text; None without conda, or when it is not set or not registered."""
     context = _context()
     plugins = getattr(context, "plugins", None) if context is not None else None
     value = getattr(plugins, name, None) if plugins is not None else None

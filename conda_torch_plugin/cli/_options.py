@@ -6,7 +6,12 @@ import re
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin.errors import UsageError
-from conda_torch_plugin.sources import AUTO, BASE_CHANNELS, SOURCE_CHOICES
+from conda_torch_plugin.sources import (
+    BASE_CHANNELS,
+    DEFAULT_SOURCE_SETTING,
+    DEFAULT_SOURCE_VARIABLE,
+    SOURCE_CHOICES,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -14,7 +19,7 @@ if TYPE_CHECKING:
 
     from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.network import NetworkSettings
-    from conda_torch_plugin.plan import PlanRequest
+    from conda_torch_plugin.plan import Plan, PlanRequest
 
 PLATFORM_CHOICES = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "osx-64")
 _VERSION_XY = re.compile(r"^\d+\.\d+$")
@@ -84,9 +89,16 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--source",
         choices=SOURCE_CHOICES,
-        default=AUTO,
+        default=None,
         help="where PyTorch comes from (default: auto = the pytorch+nvidia channels when they "
-        "can serve the request, else conda-forge)",
+        "can serve the request, else conda-forge; a team sets its own with conda's "
+        f"{DEFAULT_SOURCE_SETTING} setting or ${DEFAULT_SOURCE_VARIABLE})",
+    )
+    group.add_argument(
+        "--offline",
+        action="store_true",
+        help="read no channel: plan from the repodata cache, else the snapshot bundled with "
+        "this version (inside conda, conda's offline setting also applies)",
     )
     group.add_argument(
         "--base-channel",
@@ -147,10 +159,48 @@ def plan_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Machin
         cpu=args.cpu,
         pytorch=args.pytorch,
         python=args.python,
-        source=args.source,
+        source=args.source or _default_source(args),
         base_channel=args.base_channel,
     )
     return request, machine
+
+
+def _default_source(args: argparse.Namespace) -> str:
+    import os
+
+    from conda_torch_plugin.sources import default_source
+
+    setting = None
+    if getattr(args, "inside_conda", False):
+        from conda_torch_plugin._conda import settings
+
+        setting = settings.plugin_setting(DEFAULT_SOURCE_SETTING)
+    return default_source(setting, os.environ)
+
+
+def plan_from_args(args: argparse.Namespace) -> tuple[Plan, PlanRequest, Machine]:
+    """The plan the flags ask for, over what the channels hold (``--channel-alias``,
+    ``--offline``; inside conda, conda's channel and offline settings)."""
+    import os
+
+    from conda_torch_plugin.plan import plan_from_channels
+
+    request, machine = plan_inputs_from_args(args)
+    alias, custom = mirror_from_args(args)
+    offline = bool(args.offline) or _truthy(os.environ.get("CONDA_OFFLINE"))
+    if not offline and getattr(args, "inside_conda", False):
+        from conda_torch_plugin._conda import settings
+
+        offline = settings.offline()
+    plan = plan_from_channels(
+        request, machine, channel_alias=alias, custom_channels=custom, offline=offline
+    )
+    return plan, request, machine
+
+
+def _truthy(value: str | None) -> bool:
+    """conda's reading of a boolean environment variable (CONDA_OFFLINE=true)."""
+    return (value or "").strip().lower() in ("1", "true", "yes", "on", "y")
 
 
 def add_prefix_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
@@ -176,7 +226,7 @@ def mirror_from_args(args: argparse.Namespace) -> tuple[str | None, dict[str, st
     """
     from conda_torch_plugin.channels import DEFAULT_CHANNEL_ALIAS, normalize_alias
 
-    if args.channel_alias:
+    if getattr(args, "channel_alias", None):
         return normalize_alias(args.channel_alias), None
     if not getattr(args, "inside_conda", False):
         return None, None

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from conda_torch_plugin.cli._options import (
     add_channel_alias,
     add_json,
-    add_offline,
     add_plan_arguments,
     add_prefix_arguments,
 )
@@ -77,7 +76,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_plan_arguments(parser)
     add_install_arguments(parser)
     add_channel_alias(parser)
-    add_offline(parser)
     add_json(parser)
 
 
@@ -86,7 +84,7 @@ def execute(args: argparse.Namespace) -> int:
         mirror_from_args,
         network_from_args,
         pkgs_dir_from_args,
-        plan_inputs_from_args,
+        plan_from_args,
     )
     from conda_torch_plugin.cli.install import (
         InstallBar,
@@ -107,15 +105,14 @@ def execute(args: argparse.Namespace) -> int:
     )
     from conda_torch_plugin.install import check_machine, prefix_mode, prepare_install
     from conda_torch_plugin.lock import default_lockfile, regenerate_command
-    from conda_torch_plugin.plan import make_plan
-    from conda_torch_plugin.recipes import load_recipes
 
     progress = InstallBar.for_args(args)
     target = target_from_args(args)
     prefix_mode(target.prefix)  # refuse a folder that is not an environment before any work
+    from conda_torch_plugin.recipes import load_recipes
+
     recipes = load_recipes()
-    request, machine = plan_inputs_from_args(args)
-    plan = make_plan(request, machine, recipes)
+    plan, request, machine = plan_from_args(args)
     platform = platform_for(None)
     check_installable(plan, platform)
     env_path = Path(args.file)
@@ -136,6 +133,8 @@ def execute(args: argparse.Namespace) -> int:
     }
     if not args.json:
         print(f"Plan: {plan_summary(plan)}")
+        if plan.newer:
+            print(f"Newer: {plan.newer}")
         for warning in plan.warnings:
             print(f"warning: {warning}", file=sys.stderr)
 

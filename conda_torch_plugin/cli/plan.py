@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from conda_torch_plugin.cli._options import add_json, add_plan_arguments
+from conda_torch_plugin.cli._options import add_channel_alias, add_json, add_plan_arguments
 from conda_torch_plugin.sources import source
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ examples:
                                                     one plan, the right variant per platform
   conda torch-env plan --json                       the plan as one JSON object
 
+Candidates are what the channels hold (their repodata, cached like lock's;
+--offline: the cache, else the snapshot bundled with this version).
 The choice: the newest release that fits, then its highest CUDA variant the driver
 supports (else one of the same CUDA major through minor-version compatibility, with
 a warning), covering every GPU's compute capability. The pytorch + nvidia channels
@@ -37,15 +39,15 @@ _REJECTED_SHOWN = 8
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     add_plan_arguments(parser)
+    add_channel_alias(parser)
     add_json(parser)
 
 
 def execute(args: argparse.Namespace) -> int:
-    from conda_torch_plugin.cli._options import plan_inputs_from_args
+    from conda_torch_plugin.cli._options import plan_from_args
     from conda_torch_plugin.cli.render import print_json
-    from conda_torch_plugin.plan import make_plan
 
-    plan = make_plan(*plan_inputs_from_args(args))
+    plan, _, _ = plan_from_args(args)
     if args.json:
         print_json(plan.to_dict())
     else:
@@ -65,6 +67,8 @@ def render_plan(plan: Plan) -> str:
         companions.append(f"torchaudio {plan.torchaudio}")
     lines.append("  " + ", ".join(companions))
     lines.append(f"  channels: {', '.join(plan.channels)}")
+    if plan.newer:
+        lines.append(f"  newer: {plan.newer}")
     for platform in plan.platforms:
         build = f"CUDA {platform.cuda}" if platform.cuda else platform.compute.upper()
         virtual = " ".join(f"{k}={v}" for k, v in platform.virtual_packages.items())

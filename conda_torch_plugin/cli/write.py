@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conda_torch_plugin.cli._options import add_json, add_plan_arguments
+from conda_torch_plugin.cli._options import add_channel_alias, add_json, add_plan_arguments
 from conda_torch_plugin.condalock import ENVIRONMENT_FILENAME
 from conda_torch_plugin.sources import BASE_CHANNELS, source
 
@@ -50,6 +50,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "-n", "--name", help="the environment's name: (default: keep the file's, or 'torch')"
     )
     add_plan_arguments(parser)
+    add_channel_alias(parser)
     parser.add_argument(
         "--dry-run", action="store_true", help="print the files instead of writing them"
     )
@@ -57,12 +58,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from conda_torch_plugin.cli._options import plan_inputs_from_args
+    from conda_torch_plugin.cli._options import plan_from_args
     from conda_torch_plugin.cli.render import print_json
     from conda_torch_plugin.envfile import write_environment
-    from conda_torch_plugin.plan import make_plan
 
-    plan = make_plan(*plan_inputs_from_args(args))
+    plan, _, _ = plan_from_args(args)
     path = Path(args.file)
     result = write_environment(
         plan, path, name=args.name, command=write_command(args), dry_run=args.dry_run
@@ -104,7 +104,7 @@ def write_command(args: argparse.Namespace) -> str:
         parts += ["-n", args.name]
     for platform in args.platforms or ():
         parts += ["--platform", platform]
-    if args.source != "auto":
+    if args.source not in (None, "auto"):
         parts += ["--source", args.source]
     if args.pytorch:
         parts += ["--pytorch", args.pytorch]

@@ -78,6 +78,12 @@ def parse_pip_requirement(
     from packaging.utils import canonicalize_name
 
     spec = requirement
+    if (
+        requirement.startswith((".", "/", "~", "file:"))
+        or requirement.endswith((".whl", ".tar.gz", ".zip"))
+        and "://" not in requirement
+    ):
+        raise ValueError(_LOCAL_PATH)
     markers: str | None = None
     if ";" in requirement:
         requirement, markers = (s.strip() for s in requirement.rsplit(";", 1))
@@ -129,7 +135,7 @@ def parse_pip_requirement(
                 category=category,
                 line=line,
             )
-        raise ValueError("local paths are not supported (the lock would depend on this machine)")
+        raise ValueError(_LOCAL_PATH)
     # str(SpecifierSet) sorts; conda-lock replaces "===" and sorts again.
     specifiers = str(parsed.specifier)
     version = ",".join(sorted(specifiers.replace("===", "==").split(","))) if specifiers else ""
@@ -144,6 +150,12 @@ def parse_pip_requirement(
         category=category,
         line=line,
     )
+
+
+_LOCAL_PATH = (
+    "local paths are not supported (a shareable lock cannot depend on this machine's files): "
+    "build a wheel and serve it from an index or a --find-links folder"
+)
 
 
 def _unpack_git_url(url: str) -> tuple[str, str | None, str | None]:

@@ -81,6 +81,11 @@ def content_hashes(
                 json.dumps({"url": url}, separators=(",", ":"), ensure_ascii=False)
                 for url in spec.pip_repositories
             ]
+        options = spec.pip_options.get(platform, ())
+        if options:
+            # conda-lock cannot read a pip section with index options at all; ours
+            # hashes them (credentials stripped) so that changing one makes the lock stale.
+            content["pip_options"] = [_strip_option_credentials(o) for o in options]
         content["virtual_package_hash"] = {
             "noarch": repodata.get("noarch", {}),
             platform: repodata.get(platform, {}),
@@ -88,6 +93,12 @@ def content_hashes(
         text = json.dumps(content, sort_keys=True)
         result[platform] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     return result
+
+
+def _strip_option_credentials(option: str) -> str:
+    from conda_torch_plugin.condalock.lockfile import strip_credentials
+
+    return " ".join(strip_credentials(word) for word in option.split(" "))
 
 
 def _conda_lock_specs(spec: LockSpec, platform: str) -> list[dict[str, Any]]:

@@ -136,6 +136,9 @@ class LockSpec:
         default_factory=dict, repr=False
     )
     skipped: tuple[str, ...] = ()  # pip requirements conda-lock skips (editable installs)
+    # per lock platform, the pip section's index options (``--index-url URL``, ``--no-index``),
+    # normalised to ``OPTION`` or ``OPTION VALUE``, in file order
+    pip_options: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def lock_platforms(self) -> tuple[str, ...]:
@@ -226,6 +229,7 @@ def read_environment(path: Path, platforms: Sequence[str] | None = None) -> Lock
     pip: dict[str, tuple[str, ...]] = {}
     locked: dict[str, tuple[CondaDependency | PipDependency, ...]] = {}
     skipped: dict[str, None] = {}
+    pip_options: dict[str, tuple[str, ...]] = {}
     parsed_by_kept_lines: dict[tuple[int, ...], _PlatformDeps] = {}
     for platform in lock_platforms:
         kept = _kept_lines(lines, platform)
@@ -240,6 +244,7 @@ def read_environment(path: Path, platforms: Sequence[str] | None = None) -> Lock
         pip[platform] = pip_specs
         locked[platform] = deps.for_conda_lock(platform, path)
         skipped.update(dict.fromkeys(deps.skipped))
+        pip_options[platform] = tuple(deps.options)
     return LockSpec(
         path=path,
         name=None if name is None else str(name),
@@ -251,6 +256,7 @@ def read_environment(path: Path, platforms: Sequence[str] | None = None) -> Lock
         category=category,
         locked_dependencies=locked,
         skipped=tuple(skipped),
+        pip_options=pip_options,
     )
 
 
@@ -262,6 +268,7 @@ class _PlatformDeps:
     # its requirements, then an implicit ``pip`` conda spec.
     pip_sections: list[list[PipDependency]]
     skipped: list[str]
+    options: list[str] = field(default_factory=list)  # index options of the pip sections
 
     def conda_for_solver(self) -> tuple[str, ...]:
         specs = [d.spec for d in self.conda]
@@ -330,6 +337,9 @@ def _platform_dependencies(
             if re.match(r"^-e .*$", item):
                 result.skipped.append(item)  # conda-lock skips editable installs too
                 continue
+            if item.startswith("-"):
+                result.options.append(_pip_option(path, item, item_line))
+                continue
             try:
                 parsed.append(parse_pip_requirement(item, category=category, line=item_line))
             except ValueError as e:
@@ -339,6 +349,33 @@ def _platform_dependencies(
         result.pip += parsed
         result.pip_sections.append(parsed)
     return result
+
+
+# pip's index options, as a requirements file writes them; the short forms are normalised.
+PIP_INDEX_OPTIONS = {
+    "--index-url": "--index-url",
+    "-i": "--index-url",
+    "--extra-index-url": "--extra-index-url",
+    "--find-links": "--find-links",
+    "-f": "--find-links",
+    "--no-index": "--no-index",
+}
+
+
+def _pip_option(path: Path, item: str, line: int | None) -> str:
+    """``--index-url URL`` (or ``--index-url=URL``, ``-i URL``) as ``--index-url URL``."""
+    words = item.replace("=", " ", 1).split() if item.startswith("--") else item.split()
+    option = PIP_INDEX_OPTIONS.get(words[0])
+    takes_value = option is not None and option != "--no-index"
+    if option is None or len(words) != (2 if takes_value else 1):
+        raise EnvFileError(
+            f"{_where(path, line)}unsupported pip option {item!r}",
+            hints=[
+                "a pip: section may hold requirements and the index options "
+                "--index-url URL, --extra-index-url URL, --find-links URL and --no-index"
+            ],
+        )
+    return " ".join([option, *words[1:]])
 
 
 def _conda_dependency(path: Path, spec: str, category: str, line: int | None) -> CondaDependency:

@@ -479,15 +479,8 @@ def _write_error(path: Path, error: OSError) -> EnvFileError:
     )
 
 
-PIP_NOT_LOCKED = (
-    "the pip: section is kept, but `conda torch-env lock` cannot lock pip: sections yet: "
-    "install those packages with the environment's pip after `conda torch-env install`, "
-    "or replace them with conda packages"
-)
-
-
 def _pip_torch_warnings(existing: str | None) -> list[str]:
-    """What the file's pip: section means for the lock, and a torch there shadowing ours."""
+    """A torch in the file's pip: section, which would shadow the conda torch this file pins."""
     from ruamel.yaml.error import YAMLError
 
     try:
@@ -500,7 +493,6 @@ def _pip_torch_warnings(existing: str | None) -> list[str]:
         pip = item.get("pip") if isinstance(item, dict) else None
         if not isinstance(pip, list) or not pip:
             continue
-        warnings.append(PIP_NOT_LOCKED)
         for requirement in pip:
             match = re.match(r"\s*([A-Za-z0-9_.\-]+)", str(requirement))
             if match and match.group(1).lower() in {"torch", "torchvision", "torchaudio"}:

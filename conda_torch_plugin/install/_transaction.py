@@ -55,7 +55,7 @@ from conda_torch_plugin.install._journal import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from conda_torch_plugin.install.model import InstallPlan, InstallProgress, PlannedPackage
 
@@ -65,8 +65,13 @@ def transaction(
     local: Mapping[str, Path],
     progress: InstallProgress | None,
     command: str | None,
+    *,
+    after_link: Callable[[Path], None] | None = None,
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Build the new environment in a staging folder and swap it into place.
+
+    ``after_link(staging)`` runs once the conda packages are linked, before the
+    swap (the lock's pip entries): its failure leaves the prefix as it was.
 
     Call with the prefix lock held (``_prefix_lock``) and ``plan.mode`` decided
     under it. On any failure, an interrupt included, the staging folder is
@@ -99,6 +104,8 @@ def transaction(
         installed = tuple(sorted(after - before))
         removed = tuple(sorted(before - after))
         _append_history(staging, plan, installed, removed, command)
+        if after_link is not None:
+            after_link(staging)
         _keep_owner(prefix, staging)
         _swap(staging, prefix, plan.mode)
     except OSError as error:

@@ -36,9 +36,9 @@ from conda_torch_plugin.install.model import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
-    from conda_torch_plugin.condalock.lockfile import LockFile
+    from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
     from conda_torch_plugin.network import NetworkSettings
 
 CACHE_VARIABLE = "CONDA_TORCH_ENV_CACHE_DIR"
@@ -122,18 +122,11 @@ def prepare_install(
             f"{', '.join(lock.platforms) or 'none'})",
             hints=[f"lock this platform too: conda torch-env lock --platform {platform}"],
         )
-    pip = [p.name for p in packages if p.manager != "conda"]
-    if pip:
-        raise InstallError(
-            f"the lock holds pip packages for {platform} ({', '.join(sorted(pip))}), "
-            "which this installer does not install",
-            hints=["install them afterwards with the environment's pip"],
-        )
     prefix = Path(prefix).expanduser().absolute()
     mode = prefix_mode(prefix)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     planned = []
-    for pkg in packages:
+    for pkg in (p for p in packages if p.manager == "conda"):
         url = rewrite_url(pkg.url, lock.channels, channel_alias, custom_channels or {})
         planned.append(
             PlannedPackage(
@@ -148,11 +141,45 @@ def prepare_install(
             )
         )
     changes = changes_between(installed_packages(prefix) if mode == "update" else {}, planned)
+    changes += _pip_changes(packages, platform, prefix, mode)
     plan = InstallPlan(platform, prefix, mode, cache, (), changes, pkgs_dir, network)
     if changes:  # sizes only for a change
         planned = with_sizes(planned, plan.package_cache, network)
     planned.sort(key=lambda p: p.name)
     return replace(plan, packages=tuple(planned))
+
+
+def _pip_changes(
+    packages: Sequence[LockedPackage], platform: str, prefix: Path, mode: str
+) -> tuple[Change, ...]:
+    from conda_torch_plugin.install.pip_step import (
+        installed_pip,
+        pip_changes,
+        pip_entries,
+        python_version,
+    )
+
+    entries = pip_entries(packages)
+    if not entries:
+        return ()
+    python = python_version(packages)
+    return pip_changes(entries, installed_pip(prefix, platform, python) if mode == "update" else {})
+
+
+def _pip_step(
+    lock: LockFile, platform: str, plan: InstallPlan, progress: InstallProgress | None
+) -> Callable[[Path], None] | None:
+    """What the transaction runs in the staging folder before the swap (the pip entries)."""
+    from conda_torch_plugin.install.pip_step import install_pip_entries, pip_entries, python_version
+
+    packages = lock.packages_for(platform)
+    entries = pip_entries(packages)
+    if not entries:
+        return None
+    python = python_version(packages)
+    return lambda staging: install_pip_entries(
+        entries, platform, python, staging, plan.prefix, progress
+    )
 
 
 def installed_packages(prefix: Path) -> dict[str, tuple[str, str]]:
@@ -254,12 +281,15 @@ def install_from_lock(
             # Another install created or replaced it meanwhile, or a recovery changed it.
             installed_now = installed_packages(plan.prefix) if mode == "update" else {}
             changes = changes_between(installed_now, list(plan.packages))
+            changes += _pip_changes(lock.packages_for(platform), platform, plan.prefix, mode)
             plan = replace(plan, mode=mode, changes=changes)
         if plan.nothing_to_do:
             return InstallResult(plan, False, timings=timings)
         if not local:
             local = fetch_and_verify(plan, progress)
-        installed, removed = transaction(plan, local, progress, command)
+        installed, removed = transaction(
+            plan, local, progress, command, after_link=_pip_step(lock, platform, plan, progress)
+        )
     timings["link"] = time.perf_counter() - start
     return InstallResult(plan, False, installed, removed, timings)
 

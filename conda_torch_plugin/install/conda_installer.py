@@ -58,6 +58,13 @@ def prepare_conda_install(
     from conda_torch_plugin.condalock.explicit import render_explicit
     from conda_torch_plugin.install._fetch import rewrite_lock
 
+    pip = sorted(p.name for p in lock.packages_for(platform) if p.manager == "pip")
+    if pip:
+        raise InstallError(
+            f"the lock holds pip packages for {platform} ({', '.join(pip)}), which "
+            "--installer conda does not install (conda skips them)",
+            hints=["leave out --installer conda: the default installer installs them with uv"],
+        )
     if conda_exe is None:
         raise no_conda_error()
     text = render_explicit(rewrite_lock(lock, channel_alias, dict(custom_channels or {})), platform)

@@ -10,6 +10,9 @@ The steps of :func:`lock`, each of which can refuse before anything is written:
 3. solve each platform with py-rattler (:mod:`conda_torch_plugin.lock.rattler`);
 4. assert the invariants on what was solved: a CUDA plan holds no CPU build of
    pytorch/torchvision/torchaudio, and the three agree in flavour;
+   then resolve each platform's ``pip:`` section with uv for the Python the conda
+   solve locked, the conda side's Python packages held at their versions
+   (:mod:`conda_torch_plugin.lock.pip_uv`);
 5. build the lock (content hashes computed the way conda-lock computes them) and
    write it, then the ``--explicit`` files, atomically.
 

@@ -490,17 +490,6 @@ def _lock(
 
     spec = inputs.spec
     source = inputs.env_path.name
-    pip = sorted({req for p in inputs.platforms for req in spec.pip.get(p, ())})
-    if pip:
-        raise LockError(
-            f"{source} has a pip: section ({', '.join(pip)}), which this version cannot lock yet",
-            hints=[
-                "replace them with conda packages, or move them out of the file and install "
-                "them with the environment's pip after `conda torch-env install`",
-                "or use --solver conda-lock (needs conda, mamba or micromamba on PATH, and "
-                "network access)",
-            ],
-        )
     specs = {p: tuple(spec.dependencies.get(p, ())) for p in inputs.platforms}
     for platform in inputs.platforms:
         check_variant_pinned(
@@ -527,6 +516,13 @@ def _lock(
         solved = solution.platforms[platform]
         check_invariants(platform, specs[platform], solved.records, solved.virtual_packages)
         packages.extend(locked_package_from_record(r, platform) for r in solved.records)
+    if spec.skipped or any(spec.pip.get(p) for p in inputs.platforms):
+        from conda_torch_plugin.lock.pip_uv import lock_pip_section
+
+        by_platform = {p: [k for k in packages if k.platform == p] for p in inputs.platforms}
+        packages += lock_pip_section(
+            spec, inputs.platforms, by_platform, inputs.virtual_packages, progress=progress
+        )
     lock_model = LockFile(
         platforms=inputs.platforms,
         channels=tuple(c.public_url for c in channels),

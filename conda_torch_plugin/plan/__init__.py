@@ -49,12 +49,13 @@ from conda_torch_plugin.recipes import PLATFORMS, load_recipes
 from conda_torch_plugin.sources import BASE_CHANNELS, SOURCE_CHOICES
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.recipes import Recipes
+    from conda_torch_plugin.sources.records import Record
 
-__all__ = ["Plan", "PlanRequest", "PlatformPlan", "Rejection", "make_plan"]
+__all__ = ["Plan", "PlanRequest", "PlatformPlan", "Rejection", "make_plan", "plan_from_channels"]
 
 
 def make_plan(
@@ -74,6 +75,61 @@ def make_plan(
     search = Search(request, target, spec, recipes)
     choice = search.run()
     return assemble(request, machine, target, choice, search, recipes)
+
+
+def plan_from_channels(
+    request: PlanRequest,
+    machines: Machine | Sequence[Machine],
+    *,
+    channel_alias: str | None = None,
+    custom_channels: Mapping[str, str] | None = None,
+    offline: bool = False,
+    read: Callable[..., tuple[Record, ...]] | None = None,
+) -> Plan:
+    """``make_plan`` over what the channels hold (``plan.candidates``), saying where the
+    candidates came from, and whether another source has a newer release that fits."""
+    from dataclasses import replace
+
+    from conda_torch_plugin.plan.candidates import from_channels
+
+    candidates = from_channels(
+        request.platforms,
+        channel_alias=channel_alias,
+        custom_channels=custom_channels,
+        offline=offline,
+        read=read,
+    )
+    plan = make_plan(request, machines, candidates.recipes)
+    return replace(
+        plan,
+        reasons=plan.reasons + candidates.notes,
+        newer=newer_release(plan, request, machines, candidates.recipes),
+    )
+
+
+def newer_release(
+    plan: Plan, request: PlanRequest, machines: Machine | Sequence[Machine], recipes: Recipes
+) -> str | None:
+    """One line when another source has a newer release that fits the same request."""
+    from dataclasses import replace
+
+    from conda_torch_plugin.errors import PlanError
+    from conda_torch_plugin.sources import NAMES, source
+
+    for other in NAMES:
+        if other == plan.source:
+            continue
+        try:
+            alternative = make_plan(replace(request, source=other), machines, recipes)
+        except PlanError:
+            continue
+        if compat.version_tuple(alternative.pytorch) > compat.version_tuple(plan.pytorch):
+            build = f"CUDA {alternative.cuda}" if alternative.cuda else alternative.compute.upper()
+            return (
+                f"{source(other).subject} has a newer release for this machine: pytorch "
+                f"{alternative.pytorch} ({build}); --source {other} takes it"
+            )
+    return None
 
 
 def common_machine(machines: Machine | Sequence[Machine]) -> Machine:

@@ -130,6 +130,12 @@ def _cuda_reasons(
             f"({offered}) is <= the driver's CUDA {target.driver_cuda}; {check.reason}."
         )
         sources += recipes.minor_compat_sources
+    pin = variant.pin(target.platform)
+    if pin != variant.cuda:
+        reasons.append(
+            f"cuda-version={pin} with the CUDA {variant.cuda} build: "
+            f"{variant.note or 'its companions need it'}."
+        )
     if check.warning:
         warnings.append(check.warning + ".")
     archs = variant.archs[target.platform]
@@ -146,6 +152,22 @@ def _cuda_reasons(
 
 
 def _companions_reason(release: Release, warnings: list[str]) -> str:
+    if release.torchvision is None:
+        warnings.append(
+            f"No torchvision build of {source(release.channel).where} accepts pytorch "
+            f"{release.pytorch}, so the environment has none."
+        )
+    if release.torchvision is None and release.torchaudio is None:
+        warnings.append(
+            f"No torchaudio is paired with pytorch {release.pytorch} on "
+            f"{source(release.channel).where}, so the environment has none."
+        )
+        return f"pytorch {release.pytorch} alone: no companion build accepts it."
+    if release.torchvision is None:
+        return (
+            f"torchaudio {release.torchaudio}: the newest whose build accepts pytorch "
+            f"{release.pytorch}."
+        )
     if release.torchaudio is None:
         warnings.append(
             f"No torchaudio is paired with pytorch {release.pytorch} on "
@@ -202,6 +224,12 @@ def _secondary(
             f"{platform}: pytorch {release.pytorch} has no CUDA {wanted} or older there; "
             f"that platform gets CUDA {cuda}, which needs a newer driver."
         )
+    variant = release.variant(cuda, platform)
+    if variant is not None and variant.pin(platform) != cuda:
+        reasons.append(
+            f"{platform}: cuda-version={variant.pin(platform)} with the CUDA {cuda} build: "
+            f"{variant.note or 'its companions need it'}."
+        )
     if cuda == wanted:
         reasons.append(f"{platform}: CUDA {cuda}, as on {target.platform}.")
     else:
@@ -220,12 +248,14 @@ def _platform_plan(
         cuda = choice.variant.cuda
     if compute != "cuda":
         cuda = None
+    variant = choice.release.variant(cuda, platform) if cuda else None
+    pin = variant.pin(platform) if variant else cuda
     return PlatformPlan(
         platform=platform,
         compute=compute,
         cuda=cuda,
-        specs=_specs(platform, compute, cuda, choice, recipes),
-        virtual_packages=_virtual_packages(platform, cuda, choice.channel),
+        specs=_specs(platform, compute, pin, choice, recipes),
+        virtual_packages=_virtual_packages(platform, pin, choice.channel),
     )
 
 

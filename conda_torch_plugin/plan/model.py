@@ -72,6 +72,8 @@ class Plan:
     rejected: tuple[Rejection, ...]
     platforms: tuple[PlatformPlan, ...]
     sources: tuple[str, ...] = ()  # recipe source keys behind the choice ("S2", "S8", ...)
+    # A newer release another source has for the same machine, with the flag that takes it.
+    newer: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -89,4 +91,5 @@ class Plan:
             "rejected": [r.to_dict() for r in self.rejected],
             "platforms": [p.to_dict() for p in self.platforms],
             "sources": list(self.sources),
+            "newer": self.newer,
         }

@@ -256,7 +256,11 @@ class Search:
         for variant in reversed(release.variants_for(target.platform)):  # highest CUDA first
             candidate = _candidate(channel, release, variant.cuda)
             check = compat.check_cuda(
-                variant.cuda, target.driver_cuda, target.driver, target.platform, self.recipes
+                variant.pin(target.platform),
+                target.driver_cuda,
+                target.driver,
+                target.platform,
+                self.recipes,
             )
             if not check.ok:
                 self.reject(candidate, check.reason)
@@ -461,6 +465,8 @@ def _fixes(search: Search) -> list[str]:
         )
     # Another source, or the same one without the --pytorch pin.
     others = [AUTO] if request.source == AUTO else [n for n in NAMES if n != request.source]
+    if search.spec and request.source != AUTO:
+        others.insert(0, request.source)  # the same source, without the pin
     trials = [(o, s) for s in ((search.spec, None) if search.spec else (None,)) for o in others]
     for other, spec in trials:
         if other == request.source and spec is search.spec:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from conda_torch_plugin.errors import UsageError
 from conda_torch_plugin.sources.conda_forge import CondaForge
 from conda_torch_plugin.sources.pytorch_channel import PytorchChannel
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from conda_torch_plugin.sources.base import PyTorchSource
 
@@ -25,6 +26,29 @@ AUTO = "auto"
 SOURCE_CHOICES: tuple[str, ...] = (AUTO, *NAMES)
 # Where everything outside the torch family comes from (the first is the default).
 BASE_CHANNELS = ("conda-forge", "defaults")
+
+
+# A team's default --source: conda's ``torch_env_default_source`` setting (.condarc, through
+# the ``conda_settings`` hook), else this environment variable, else auto.
+DEFAULT_SOURCE_SETTING = "torch_env_default_source"
+DEFAULT_SOURCE_VARIABLE = "CONDA_TORCH_ENV_DEFAULT_SOURCE"
+
+
+def default_source(setting: str | None, environ: Mapping[str, str]) -> str:
+    """The source used when ``--source`` is not given. ``setting`` is conda's setting
+    (None outside conda); UsageError for a value that names no source."""
+    value, where = setting, f"the conda setting {DEFAULT_SOURCE_SETTING}"
+    if not value:
+        value, where = environ.get(DEFAULT_SOURCE_VARIABLE, ""), DEFAULT_SOURCE_VARIABLE
+    value = value.strip()
+    if not value:
+        return AUTO
+    if value not in SOURCE_CHOICES:
+        raise UsageError(
+            f"{where} is {value!r}, which is not a source",
+            hints=[f"set it to one of {', '.join(SOURCE_CHOICES)}, or pass --source"],
+        )
+    return value
 
 
 def source(name: str) -> PyTorchSource:

@@ -120,6 +120,9 @@ class PyTorchSource(ABC):
     # Where its users go when a GPU is newer than anything it will ever publish
     # (a source that stopped publishing); None while it still publishes.
     successor: ClassVar[str | None] = None
+    # Whether the plan reads its channel's repodata for candidates (a source that still
+    # publishes); a frozen channel is planned from its recipes alone.
+    reads_repodata: ClassVar[bool] = True
 
     # -- the plan -------------------------------------------------------------
 

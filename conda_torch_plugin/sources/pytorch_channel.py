@@ -47,6 +47,8 @@ class PytorchChannel(PyTorchSource):
     subject: ClassVar[str] = "the pytorch channel"
     channel_names: ClassVar[tuple[str, ...]] = ("pytorch", "nvidia")
     successor: ClassVar[str | None] = "conda-forge"
+    # Nothing was published after 2.5.1 (S15); its rows were checked against its repodata.
+    reads_repodata: ClassVar[bool] = False
 
     def channels(self, base_channel: str) -> tuple[str, ...]:
         return ("pytorch", "nvidia", base_channel)

@@ -402,23 +402,21 @@ def test_a_lock_older_than_its_environment_file_is_warned_about(run, package_cha
 
 
 def test_a_down_mirror_is_one_short_error_not_every_url(run, cuda_lockfile, tmp_path):
-    import socket
+    from support.servers import refusing_port
 
-    with socket.socket() as probe:  # a port nothing listens on once the socket is closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    result = run(
-        "-p", str(tmp_path / "env"), "--lockfile", str(cuda_lockfile), "--yes",
-        "--channel-alias", f"http://127.0.0.1:{port}",
-    )  # fmt: skip
-    assert result.returncode == 1
-    error = next(line for line in result.stderr.splitlines() if line.startswith("error: "))
-    count = len(read_lockfile(cuda_lockfile).packages_for("linux-64"))
-    assert error.startswith(f"error: could not fetch {count} packages from 127.0.0.1 (")
-    assert f"and {count - 3} more; first: http://127.0.0.1:{port}/" in error
-    assert "Connection refused" in error
-    assert len(error) < 400 and error.count("http://") == 1  # one example URL, not 19
-    assert not (tmp_path / "env").exists()
+    with refusing_port() as port:
+        result = run(
+            "-p", str(tmp_path / "env"), "--lockfile", str(cuda_lockfile), "--yes",
+            "--channel-alias", f"http://127.0.0.1:{port}",
+        )  # fmt: skip
+        assert result.returncode == 1
+        error = next(line for line in result.stderr.splitlines() if line.startswith("error: "))
+        count = len(read_lockfile(cuda_lockfile).packages_for("linux-64"))
+        assert error.startswith(f"error: could not fetch {count} packages from 127.0.0.1 (")
+        assert f"and {count - 3} more; first: http://127.0.0.1:{port}/" in error
+        assert "Connection refused" in error
+        assert len(error) < 400 and error.count("http://") == 1  # one example URL, not 19
+        assert not (tmp_path / "env").exists()
 
 
 def test_a_lock_cannot_point_the_staleness_check_outside_its_folder(run, cuda_lockfile, tmp_path):

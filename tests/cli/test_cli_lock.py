@@ -218,20 +218,18 @@ def test_outside_conda_the_default_alias_is_anaconda_org(project, fake_conda_con
 
 
 def test_a_mirror_that_does_not_answer_is_named_with_what_to_do(project):
-    import socket
+    from support.servers import refusing_port
 
-    with socket.socket() as probe:  # a port nothing listens on once the socket is closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    done = run_cli("lock", "-q", "--channel-alias", f"http://127.0.0.1:{port}", cwd=project)
-    assert done.returncode == 1
-    assert done.stderr.startswith(f"error: cannot reach 127.0.0.1:{port} (while solving ")
-    assert "the connection was refused" in done.stderr
-    assert f"the mirror 127.0.0.1:{port}" in done.stderr
-    # Nothing the user never touched, and no wall of URLs.
-    assert "channels: list" not in done.stderr
-    assert "repodata" not in done.stderr
-    assert not (project / "conda-lock.yml").exists()
+    with refusing_port() as port:
+        done = run_cli("lock", "-q", "--channel-alias", f"http://127.0.0.1:{port}", cwd=project)
+        assert done.returncode == 1
+        assert done.stderr.startswith(f"error: cannot reach 127.0.0.1:{port} (while solving ")
+        assert "the connection was refused" in done.stderr
+        assert f"the mirror 127.0.0.1:{port}" in done.stderr
+        # Nothing the user never touched, and no wall of URLs.
+        assert "channels: list" not in done.stderr
+        assert "repodata" not in done.stderr
+        assert not (project / "conda-lock.yml").exists()
 
 
 def test_no_network_names_the_host_and_the_way_out():

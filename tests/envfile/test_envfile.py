@@ -646,12 +646,12 @@ def test_pip_torch_is_warned_about(tmp_path: Path) -> None:
     assert any("pip: section installs torch" in w for w in result.warnings)
 
 
-def test_a_pip_section_is_kept_with_a_warning_that_lock_cannot_lock_it(tmp_path: Path) -> None:
+def test_a_pip_section_is_kept_without_a_warning(tmp_path: Path) -> None:
     path = tmp_path / "environment.yml"
     path.write_text("dependencies:\n  - pip\n  - pip:\n      - requests\n")
     result = write_environment(make_plan(LINUX), path, command=COMMAND)
     assert "      - requests" in path.read_text()
-    assert any("cannot lock pip: sections yet" in w for w in result.warnings)
+    assert result.warnings == ()  # lock locks it
     plain = tmp_path / "plain.yml"
     plain.write_text("dependencies:\n  - numpy\n")
     assert write_environment(make_plan(LINUX), plain, command=COMMAND).warnings == ()

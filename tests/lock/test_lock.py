@@ -337,15 +337,20 @@ def test_broken_channel_metadata_trips_the_invariant(tmp_path):
     assert not (tmp_path / "p" / "conda-lock.yml").exists()
 
 
-def test_pip_dependencies_are_refused(tmp_path, channel_tree):
-    env = make_project(tmp_path, [*CPU, {"pip": ["requests"]}.__repr__()], cuda=None)
+def test_pip_requirement_the_conda_side_provides_is_not_locked_twice(
+    tmp_path, channel_tree, monkeypatch
+):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # uv's cache
+    env = make_project(tmp_path, [*CPU, "requests", {"pip": ["requests"]}.__repr__()], cuda=None)
     env.write_text(
         env.read_text().replace(
-            "  - {'pip': ['requests']}", "  - pip\n  - pip:\n    - requests==2.32.3"
+            "  - {'pip': ['requests']}",
+            "  - pip\n  - pip:\n    - --no-index\n    - requests==2.32.3",
         )
     )
-    with pytest.raises(LockError, match="has a pip: section .*cannot lock yet"):
-        do_lock(env, channel_tree)
+    locked = read_lockfile(do_lock(env, channel_tree).lockfile)
+    assert "requests" in {p.name for p in locked.packages}
+    assert [p for p in locked.packages if p.manager == "pip"] == []
 
 
 def _unsatisfiable(folder: Path) -> None:

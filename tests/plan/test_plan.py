@@ -3,7 +3,7 @@ values directly."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pytest
 
@@ -43,6 +43,9 @@ def request(
         platform=platforms[0] if platforms else None,
     )
     return PlanRequest(platforms=platforms, **flags), machine  # type: ignore[arg-type]
+
+
+NO_AUDIO = "No torchaudio is paired"
 
 
 @dataclass(frozen=True)
@@ -123,10 +126,10 @@ PROFILES = [
                 "pytorch=2.13.0=cuda*",
                 "cuda-version=12.9",
                 "torchvision=0.28.0",
-                "torchaudio=2.11.0",
             ),
-            warnings=("minor-version compatibility",),
-            absent=("pytorch-cuda", "mkl"),
+            # torchaudio 2.11.0 on conda-forge needs pytorch >=2.10,<2.11 (S37).
+            warnings=("minor-version compatibility", "No torchaudio is paired"),
+            absent=("pytorch-cuda", "mkl", "torchaudio"),
             rejected=(
                 "pytorch 2.5.1 cuda 12.4 (pytorch channel)",
                 "pytorch 2.13.0 cuda 13.0 (conda-forge)",
@@ -138,13 +141,20 @@ PROFILES = [
     ),
     pytest.param(
         request(RTX5090, cuda="12.9", driver="575.51.03"),
-        Expect("conda-forge", "2.13.0", "12.9", "3.14", ("cuda-version=12.9",)),
+        Expect(
+            "conda-forge", "2.13.0", "12.9", "3.14", ("cuda-version=12.9",), warnings=(NO_AUDIO,)
+        ),
         id="rtx5090-cuda12.9-auto",
     ),
     pytest.param(
         request(RTX5090, cuda="13.0", driver="580.65.06"),
         Expect(
-            "conda-forge", "2.13.0", "13.0", "3.14", ("pytorch=2.13.0=cuda*", "cuda-version=13.0")
+            "conda-forge",
+            "2.13.0",
+            "13.0",
+            "3.14",
+            ("pytorch=2.13.0=cuda*", "cuda-version=13.0"),
+            warnings=(NO_AUDIO,),
         ),
         id="rtx5090-cuda13.0-auto",
     ),
@@ -162,6 +172,7 @@ PROFILES = [
             "12.9",
             "3.14",
             ("cuda-version=12.9",),
+            warnings=(NO_AUDIO,),
             rejected=("pytorch 2.13.0 cuda 13.0 (conda-forge)",),
             reason="runs the sm_60 cubin",
         ),
@@ -189,9 +200,22 @@ PROFILES = [
             "11.8",
             "3.12",
             ("pytorch-cuda=11.8",),
+            warnings=("a driver for CUDA 11.4 is >= 470.42.01, the minimum is 450.80.02",),
+        ),
+        id="cuda11.4-driver-implied",
+    ),
+    pytest.param(
+        # A driver for CUDA 11.0 may be older than the 11.x minor-version minimum.
+        request(V100, cuda="11.0"),
+        Expect(
+            "pytorch",
+            "2.5.1",
+            "11.8",
+            "3.12",
+            ("pytorch-cuda=11.8",),
             warnings=("the driver version is unknown", "450.80.02"),
         ),
-        id="cuda11.4-driver-unknown",
+        id="cuda11.0-driver-unknown",
     ),
     pytest.param(
         request(H100, cuda="11.7", driver="515.43.04"),
@@ -252,6 +276,7 @@ PROFILES = [
             "3.14",
             ("cuda-version=12.9",),
             reason="pytorch channel has no release matching --pytorch >=2.6",
+            warnings=(NO_AUDIO,),
         ),
         id="pytorch-ge-2.6-goes-conda-forge",
     ),
@@ -264,6 +289,7 @@ PROFILES = [
             "3.13",
             ("python=3.13",),
             reason="has Python 3.13 builds",
+            warnings=(NO_AUDIO,),
         ),
         id="python3.13-goes-conda-forge",
     ),
@@ -288,6 +314,7 @@ PROFILES = [
             "3.14",
             ("cuda-version=13.0",),
             reason="pytorch channel has no linux-aarch64 CUDA builds",
+            warnings=(NO_AUDIO,),
         ),
         id="gh200-aarch64-cuda13.0",
     ),
@@ -317,6 +344,7 @@ PROFILES = [
             "3.14",
             ("cuda-version=12.9",),
             rejected=("pytorch 2.13.0 cuda 13.0 (conda-forge)",),
+            warnings=(NO_AUDIO,),
         ),
         id="v100-cuda13.0-conda-forge",
     ),
@@ -351,23 +379,23 @@ PROFILES = [
             "2.13.0",
             None,
             "3.14",
-            ("pytorch=2.13.0=cpu*", "torchaudio=2.11.0"),
-            absent=("cuda-version", "cpuonly"),
+            ("pytorch=2.13.0=cpu*", "torchvision=0.28.0"),
+            warnings=(NO_AUDIO,),
+            absent=("cuda-version", "cpuonly", "torchaudio"),
         ),
         id="conda-forge-cpu",
     ),
     pytest.param(
-        request(RTX3090, cuda="12.9", source="conda-forge", pytorch="2.9.0"),
+        # 2.9.0 was never published; 2.9.1 has Python 3.10-3.13 (S36).
+        request(RTX3090, cuda="12.9", source="conda-forge", pytorch="2.9"),
         Expect(
             "conda-forge",
-            "2.9.0",
+            "2.9.1",
             "12.9",
-            "3.14",
-            ("torchvision=0.24.0",),
-            warnings=("No torchaudio is paired with pytorch 2.9.0",),
-            absent=("torchaudio",),
+            "3.13",
+            ("python=3.13", "torchvision=0.24.1", "torchaudio=2.9.1"),
         ),
-        id="conda-forge-2.9.0-no-torchaudio",
+        id="conda-forge-2.9-python-3.13",
     ),
     pytest.param(
         request(RTX3090, platforms=("win-64",), cuda="12.4", driver="551.61"),
@@ -382,10 +410,43 @@ PROFILES = [
             "12.8",
             "3.14",
             ("cuda-version=12.8",),
-            warnings=("no torchaudio build for win-64",),
+            warnings=(NO_AUDIO,),
             absent=("torchaudio",),
         ),
         id="win64-conda-forge-12.8",
+    ),
+    pytest.param(
+        # torchvision's win-64 CUDA builds for 2.7.1-2.12 are 12.9 (S37).
+        request(
+            RTX3090,
+            platforms=("win-64",),
+            cuda="12.9",
+            driver="576.02",
+            source="conda-forge",
+            pytorch="2.12",
+        ),
+        Expect(
+            "conda-forge",
+            "2.12.1",
+            "12.8",
+            "3.14",
+            ("pytorch=2.12.1=cuda*", "cuda-version=12.9", "torchvision=0.27.1"),
+            warnings=(NO_AUDIO,),
+            absent=("cuda-version=12.8",),
+            reason="cuda-version=12.9 with the CUDA 12.8 build",
+        ),
+        id="win64-conda-forge-2.12-torchvision-needs-12.9",
+    ),
+    pytest.param(
+        request(platforms=("osx-64",), source="conda-forge"),
+        Expect("conda-forge", "2.13.0", None, "3.14", ("pytorch=2.13.0",), warnings=(NO_AUDIO,)),
+        id="osx-64-conda-forge",
+    ),
+    pytest.param(
+        # The pytorch channel's Intel-macOS builds end with 2.2.2.
+        request(platforms=("osx-64",)),
+        Expect("pytorch", "2.2.2", None, "3.12", ("pytorch=2.2.2",)),
+        id="osx-64-pytorch-channel",
     ),
 ]
 
@@ -429,7 +490,10 @@ def _check_invariants(plan: Plan) -> None:
     for p in plan.platforms:
         cuda_specs = [s for s in p.specs if s.startswith(("pytorch-cuda", "cuda-version"))]
         assert (p.compute == "cuda") is bool(cuda_specs)
-        assert p.virtual_packages.get("__cuda") == p.cuda
+        # __cuda is the CUDA the environment pins: the build's, or a newer cuda-version
+        # its companions need (win-64 torchvision, S37).
+        pins = [s.split("=", 1)[1] for s in p.specs if s.startswith("cuda-version=")]
+        assert p.virtual_packages.get("__cuda") == (pins[0] if pins else p.cuda)
         if p.platform.startswith("linux"):
             assert p.virtual_packages["__glibc"] in ("2.17", "2.28")
         assert ("mkl<2024.1" in p.specs) is (plan.source == "pytorch" and p.platform == "linux-64")
@@ -587,12 +651,6 @@ ERRORS = [
         id="aarch64-from-pytorch-channel",
     ),
     pytest.param(
-        request(platforms=("osx-64",)),
-        ("pytorch channel has no osx-64 CPU builds", "conda-forge has no osx-64 CPU builds"),
-        ("platforms with such builds: linux-64, linux-aarch64, osx-arm64, win-64",),
-        id="osx-64-primary",
-    ),
-    pytest.param(
         request(platforms=("linux-64", "osx-64"), cuda="12.4"),
         ("no osx-64 build",),
         ("drop --platform osx-64",),
@@ -709,3 +767,19 @@ def test_plan_errors_carry_why_as_typed_fields() -> None:
     with pytest.raises(PlanError) as caught:
         make_plan(*request(pytorch="9.9"))
     assert caught.value.failures == ("no-release",)
+
+
+def test_orin_is_not_planned_on_an_aarch64_cuda13_build_without_sm87() -> None:
+    """conda-forge/pytorch-cpu-feedstock#527: an Orin (8.7) fails with pytorch=2.12=*cuda13*.
+
+    Jetson GPUs run no cubin of another minor (sm_86 does not run on 8.7); the aarch64
+    CUDA 13.0 builds have sm_87 only from 2.13.0 build 2 (S36).
+    """
+    orin = request(("8.7", "Orin"), platforms=("linux-aarch64",), cuda="13.0", source="conda-forge")
+    with pytest.raises(PlanError) as caught:
+        make_plan(replace(orin[0], pytorch="2.12"), orin[1])
+    assert "sm_87" in str(caught.value)
+    assert any("without --pytorch: conda-forge pytorch 2.13.0" in h for h in caught.value.hints)
+    plan = make_plan(*orin)
+    assert (plan.pytorch, plan.cuda) == ("2.13.0", "13.0")
+    assert any("GPU 0 (Orin, sm_87) runs the sm_87 cubin" in r for r in plan.reasons)

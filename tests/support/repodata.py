@@ -423,6 +423,7 @@ BASE_NOARCH_PYTHON = {
     "jinja2": ("3.1.4", ("markupsafe >=2.0",)),
     "mpmath": ("1.3.0", ()),
     "networkx": ("3.4.2", ()),
+    "pip": ("24.3.1", ()),
     "requests": ("2.32.3", ("certifi >=2017.4.17", "idna >=2.5,<4", "urllib3 >=1.21.1,<3")),
     "sympy": ("1.13.3", ("mpmath >=0.19",)),
     "typing_extensions": ("4.12.2", ()),

@@ -247,3 +247,17 @@ def _pipe(a: socket.socket, b: socket.socket) -> None:
             if not data:
                 return
             (b if source is a else a).sendall(data)
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A 127.0.0.1 port that refuses connections for as long as the block runs.
+
+    The socket is bound but never listens: a connection gets a reset at once, and no
+    other process can take the port in the meantime (a closed probe socket would free it).
+    """
+    import socket
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        yield holder.getsockname()[1]
