@@ -6,8 +6,8 @@
 ``_conda.settings.network_settings`` builds it from conda's context; outside
 conda ``from_environ`` builds it from the usual variables (``HTTPS_PROXY``,
 ``HTTP_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE``, ``REQUESTS_CA_BUNDLE``,
-``NETRC``, ``RATTLER_AUTH_FILE``, ``CONDA_OFFLINE``). The core never reads
-conda: it gets the value passed in.
+``NETRC``, ``RATTLER_AUTH_FILE``; offline only with ``--offline``). The core
+never reads conda: it gets the value passed in.
 
 ``open_url`` sends one request with those settings: through the proxy unless
 ``NO_PROXY`` names the host (a proxy's ``user:password@`` goes in
@@ -75,12 +75,10 @@ def from_environ(environ: Mapping[str, str] | None = None) -> NetworkSettings:
     }
     no_proxy = tuple(h.strip() for h in (get("NO_PROXY") or "").split(",") if h.strip())
     ca = env.get("REQUESTS_CA_BUNDLE") or env.get("SSL_CERT_FILE") or None
-    offline = (env.get("CONDA_OFFLINE") or "").strip().lower() in ("1", "true", "yes", "on", "y")
     return NetworkSettings(
         proxies=proxies,
         no_proxy=no_proxy,
         ssl_verify=ca if ca else True,
-        offline=offline,
         netrc=default_netrc(env),
         auth_file=env.get("RATTLER_AUTH_FILE") or None,
     )
