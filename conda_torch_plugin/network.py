@@ -305,3 +305,29 @@ def gateway(settings: NetworkSettings, cache_dir: Any = None) -> Any:
 
     config = SourceConfig(cache_action="force-cache-only") if settings.offline else None
     return Gateway(cache_dir=cache_dir, default_config=config, client=rattler_client(settings))
+
+
+# --- tools run as subprocesses ----------------------------------------------------------
+
+
+def subprocess_environment(
+    settings: NetworkSettings, environ: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """``environ`` with ``settings`` as the variables uv (and curl-like tools) read:
+    ``HTTP(S)_PROXY``, ``NO_PROXY``, ``SSL_CERT_FILE`` (a CA bundle path), ``NETRC``,
+    ``UV_OFFLINE``, ``UV_HTTP_TIMEOUT`` and ``UV_HTTP_RETRIES``."""
+    env = dict(os.environ if environ is None else environ)
+    for scheme, url in settings.proxies.items():
+        if scheme in ("http", "https"):
+            env[f"{scheme.upper()}_PROXY"] = url
+    if settings.no_proxy:
+        env["NO_PROXY"] = ",".join(settings.no_proxy)
+    if isinstance(settings.ssl_verify, str):
+        env["SSL_CERT_FILE"] = settings.ssl_verify
+    if settings.netrc:
+        env["NETRC"] = settings.netrc
+    if settings.offline:
+        env["UV_OFFLINE"] = "1"
+    env["UV_HTTP_TIMEOUT"] = str(int(max(settings.read_timeout, 1)))
+    env["UV_HTTP_RETRIES"] = str(max(0, settings.max_retries))
+    return env

@@ -101,3 +101,28 @@ def test_offline_gateway_reads_only_its_cache(package_channels, tmp_path, clean_
         log.clear()
         assert _query(offline, url, tmp_path / "c")
     assert log == []
+
+
+def test_uv_gets_the_settings_as_its_variables():
+    from conda_torch_plugin.network import subprocess_environment
+
+    settings = NetworkSettings(
+        proxies={"https": "http://u:p@proxy:3128"},
+        no_proxy=("internal",),
+        ssl_verify="/ca.pem",
+        offline=True,
+        netrc="/n/.netrc",
+        max_retries=5,
+        read_timeout=42.0,
+    )
+    env = subprocess_environment(settings, {"PATH": "/bin"})
+    assert env == {
+        "PATH": "/bin",
+        "HTTPS_PROXY": "http://u:p@proxy:3128",
+        "NO_PROXY": "internal",
+        "SSL_CERT_FILE": "/ca.pem",
+        "NETRC": "/n/.netrc",
+        "UV_OFFLINE": "1",
+        "UV_HTTP_TIMEOUT": "42",
+        "UV_HTTP_RETRIES": "5",
+    }

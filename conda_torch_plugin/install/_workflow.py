@@ -178,7 +178,7 @@ def _pip_step(
         return None
     python = python_version(packages)
     return lambda staging: install_pip_entries(
-        entries, platform, python, staging, plan.prefix, progress
+        entries, platform, python, staging, plan.prefix, progress, plan.network
     )
 
 
