@@ -126,3 +126,18 @@ def test_uv_gets_the_settings_as_its_variables():
         "UV_HTTP_TIMEOUT": "42",
         "UV_HTTP_RETRIES": "5",
     }
+
+
+def test_plan_reads_channels_with_the_settings_it_is_given(
+    package_channels, tmp_path, clean_environment
+):
+    from conda_torch_plugin.sources.records import ChannelUnavailable, query
+
+    tls = make_ca(tmp_path / "tls")
+    with serve(package_channels, tls=tls) as url:
+        channel = f"{url}/pytorch"
+        with pytest.raises(ChannelUnavailable):
+            query(channel, ["linux-64"], network=NetworkSettings(max_retries=0))
+        trusted = NetworkSettings(ssl_verify=str(tls.ca), max_retries=0)
+        records = query(channel, ["linux-64"], network=trusted, cache_dir=tmp_path / "c")
+    assert any(r.name == "pytorch" for r in records)

@@ -192,8 +192,17 @@ def plan_from_args(args: argparse.Namespace) -> tuple[Plan, PlanRequest, Machine
         from conda_torch_plugin._conda import settings
 
         offline = settings.offline()
+    from functools import partial
+
+    from conda_torch_plugin.sources.records import query
+
     plan = plan_from_channels(
-        request, machine, channel_alias=alias, custom_channels=custom, offline=offline
+        request,
+        machine,
+        channel_alias=alias,
+        custom_channels=custom,
+        offline=offline,
+        read=partial(query, network=network_from_args(args)),
     )
     return plan, request, machine
 
