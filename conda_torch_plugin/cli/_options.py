@@ -15,8 +15,10 @@ from conda_torch_plugin.sources import (
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
     from conda_torch_plugin.machine.model import Machine
+    from conda_torch_plugin.network import NetworkSettings
     from conda_torch_plugin.plan import Plan, PlanRequest
 
 PLATFORM_CHOICES = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "osx-64")
@@ -190,8 +192,17 @@ def plan_from_args(args: argparse.Namespace) -> tuple[Plan, PlanRequest, Machine
         from conda_torch_plugin._conda import settings
 
         offline = settings.offline()
+    from functools import partial
+
+    from conda_torch_plugin.sources.records import query
+
     plan = plan_from_channels(
-        request, machine, channel_alias=alias, custom_channels=custom, offline=offline
+        request,
+        machine,
+        channel_alias=alias,
+        custom_channels=custom,
+        offline=offline,
+        read=partial(query, network=network_from_args(args)),
     )
     return plan, request, machine
 
@@ -234,3 +245,38 @@ def mirror_from_args(args: argparse.Namespace) -> tuple[str | None, dict[str, st
     if alias and alias.rstrip("/") == DEFAULT_CHANNEL_ALIAS:
         alias = None
     return alias, settings.custom_channels() or None
+
+
+def add_offline(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="use only cached repodata and packages; fail naming what is missing "
+        "(inside conda, conda's offline setting is the default)",
+    )
+
+
+def network_from_args(args: argparse.Namespace) -> NetworkSettings:
+    """Inside conda, conda's network settings; outside, the environment's; ``--offline`` on top."""
+    from conda_torch_plugin.network import from_environ
+
+    settings = None
+    if getattr(args, "inside_conda", False):
+        from conda_torch_plugin._conda import settings as conda_settings
+
+        settings = conda_settings.network_settings()
+    if settings is None:
+        settings = from_environ()
+    return settings.with_offline(bool(getattr(args, "offline", False)))
+
+
+def pkgs_dir_from_args(args: argparse.Namespace) -> Path | None:
+    """conda's first writable ``pkgs_dirs`` inside conda; None (this tool's cache) outside."""
+    if not getattr(args, "inside_conda", False):
+        return None
+    from pathlib import Path
+
+    from conda_torch_plugin._conda import settings as conda_settings
+
+    found = conda_settings.package_cache()
+    return Path(found) if found else None
