@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from conda_torch_plugin.condalock.lockfile import LockFile
     from conda_torch_plugin.envfile.targets import Targets
     from conda_torch_plugin.lock.model import Progress
+    from conda_torch_plugin.network import NetworkSettings
     from conda_torch_plugin.plan import Plan
 
 
@@ -73,6 +74,7 @@ def preview(
     channel_alias: str | None,
     custom_channels: Mapping[str, str] | None,
     targets: Targets | None = None,
+    network: NetworkSettings | None = None,
 ) -> Preview:
     """Render the files and solve them in a private temporary folder; the user's files stay."""
     from conda_torch_plugin.condalock import ENVIRONMENT_FILENAME
@@ -97,6 +99,7 @@ def preview(
             channel_alias=channel_alias,
             custom_channels=dict(custom_channels) if custom_channels else None,
             command=lock_command,
+            network=network,
         )
         lock_text = tmp_lock.read_text(encoding="utf-8")
         lock_model = read_lockfile(tmp_lock)
@@ -115,6 +118,7 @@ def write_and_lock(
     custom_channels: Mapping[str, str] | None,
     progress: Progress | None = None,
     targets: Targets | None = None,
+    network: NetworkSettings | None = None,
 ) -> LockFile:
     """Write environment.yml and virtual-packages.yml, lock them, and return the lock."""
     from conda_torch_plugin.condalock.lockfile import read_lockfile
@@ -133,6 +137,7 @@ def write_and_lock(
         custom_channels=dict(custom_channels) if custom_channels else None,
         progress=progress,
         command=lock_command,
+        network=network,
     )
     return read_lockfile(locked.lockfile)
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from conda_torch_plugin.network import NetworkSettings
 
 
 def _context() -> Any | None:
@@ -95,6 +98,78 @@ def register_env(prefix: str) -> None:
         conda_register_env(prefix)
     except Exception:  # noqa: BLE001 - registering is a convenience; never fail an install over it
         return
+
+
+def network_settings() -> NetworkSettings | None:
+    """conda's network settings as a ``NetworkSettings`` (None without conda).
+
+    ``proxy_servers`` (over ``HTTP(S)_PROXY``, as requests merges them in conda),
+    ``ssl_verify`` (true, false, or a CA bundle path; "truststore" counts as
+    true), ``client_ssl_cert`` / ``client_ssl_cert_key``, ``offline``,
+    ``remote_max_retries``, ``remote_connect_timeout_secs`` and
+    ``remote_read_timeout_secs``. ``NO_PROXY`` and ``.netrc`` come from the
+    environment, as they do for conda's own requests.
+    """
+    context = _context()
+    if context is None:
+        return None
+    from dataclasses import replace
+
+    from conda_torch_plugin import network
+
+    base = network.from_environ()
+    proxies = dict(base.proxies)
+    for scheme, url in dict(getattr(context, "proxy_servers", None) or {}).items():
+        if url:
+            proxies[str(scheme).split("://", 1)[0]] = str(url)
+    verify = getattr(context, "ssl_verify", True)
+    ssl_verify: bool | str
+    if isinstance(verify, str) and verify.lower() not in ("true", "truststore", ""):
+        ssl_verify = False if verify.lower() == "false" else os.path.expanduser(verify)
+    else:
+        ssl_verify = bool(verify) if not isinstance(verify, str) else True
+    return replace(
+        base,
+        proxies=proxies,
+        ssl_verify=ssl_verify,
+        client_cert=_optional_str(getattr(context, "client_ssl_cert", None)),
+        client_key=_optional_str(getattr(context, "client_ssl_cert_key", None)),
+        offline=bool(getattr(context, "offline", False)),
+        max_retries=int(getattr(context, "remote_max_retries", network.DEFAULT_RETRIES)),
+        connect_timeout=float(
+            getattr(context, "remote_connect_timeout_secs", network.DEFAULT_CONNECT_TIMEOUT)
+        ),
+        read_timeout=float(
+            getattr(context, "remote_read_timeout_secs", network.DEFAULT_READ_TIMEOUT)
+        ),
+        source="conda",
+    )
+
+
+def _optional_str(value: object) -> str | None:
+    return os.path.expanduser(str(value)) if value else None
+
+
+def package_cache() -> str | None:
+    """conda's first writable ``pkgs_dirs`` folder (None without conda, or none writable).
+
+    Archives and extracted packages there are conda's and this tool's alike.
+    """
+    context = _context()
+    if context is None:
+        return None
+    for folder in getattr(context, "pkgs_dirs", ()) or ():
+        path = os.path.expanduser(str(folder))
+        if os.path.isdir(path):
+            if os.access(path, os.W_OK | os.X_OK):
+                return path
+            continue
+        parent = os.path.dirname(path.rstrip(os.sep)) or path
+        while parent and not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if parent and os.access(parent, os.W_OK | os.X_OK):
+            return path
+    return None
 
 
 def offline() -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.errors import UsageError
 from conda_torch_plugin.sources import (
@@ -17,9 +17,11 @@ from conda_torch_plugin.sources import (
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
 
     from conda_torch_plugin.envfile.targets import Targets
     from conda_torch_plugin.machine.model import Machine
+    from conda_torch_plugin.network import NetworkSettings
     from conda_torch_plugin.plan import Plan, PlanRequest
     from conda_torch_plugin.plan.fleet import FleetPlan
 
@@ -217,7 +219,11 @@ def fleet_from_args(args: argparse.Namespace, *, own_plans: bool) -> FleetPlan:
     request, machines = fleet_inputs_from_args(args)
     alias, custom = mirror_from_args(args)
     candidates = from_channels(
-        request.platforms, channel_alias=alias, custom_channels=custom, offline=_offline(args)
+        request.platforms,
+        channel_alias=alias,
+        custom_channels=custom,
+        offline=_offline(args),
+        read=_channel_reader(args),
     )
     fleet = plan_fleet(request, machines, candidates.recipes, own_plans=own_plans)
     plan = replace(fleet.plan, reasons=fleet.plan.reasons + candidates.notes)
@@ -324,9 +330,23 @@ def plan_from_args(args: argparse.Namespace) -> tuple[Plan, PlanRequest, Machine
     request, machine = plan_inputs_from_args(args)
     alias, custom = mirror_from_args(args)
     plan = plan_from_channels(
-        request, machine, channel_alias=alias, custom_channels=custom, offline=_offline(args)
+        request,
+        machine,
+        channel_alias=alias,
+        custom_channels=custom,
+        offline=_offline(args),
+        read=_channel_reader(args),
     )
     return plan, request, machine
+
+
+def _channel_reader(args: argparse.Namespace) -> Callable[..., Any]:
+    """How the plan reads a channel's records: with conda's network settings (as lock does)."""
+    from functools import partial
+
+    from conda_torch_plugin.sources.records import query
+
+    return partial(query, network=network_from_args(args))
 
 
 def _offline(args: argparse.Namespace) -> bool:
@@ -379,3 +399,38 @@ def mirror_from_args(args: argparse.Namespace) -> tuple[str | None, dict[str, st
     if alias and alias.rstrip("/") == DEFAULT_CHANNEL_ALIAS:
         alias = None
     return alias, settings.custom_channels() or None
+
+
+def add_offline(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="use only cached repodata and packages; fail naming what is missing "
+        "(inside conda, conda's offline setting is the default)",
+    )
+
+
+def network_from_args(args: argparse.Namespace) -> NetworkSettings:
+    """Inside conda, conda's network settings; outside, the environment's; ``--offline`` on top."""
+    from conda_torch_plugin.network import from_environ
+
+    settings = None
+    if getattr(args, "inside_conda", False):
+        from conda_torch_plugin._conda import settings as conda_settings
+
+        settings = conda_settings.network_settings()
+    if settings is None:
+        settings = from_environ()
+    return settings.with_offline(bool(getattr(args, "offline", False)))
+
+
+def pkgs_dir_from_args(args: argparse.Namespace) -> Path | None:
+    """conda's first writable ``pkgs_dirs`` inside conda; None (this tool's cache) outside."""
+    if not getattr(args, "inside_conda", False):
+        return None
+    from pathlib import Path
+
+    from conda_torch_plugin._conda import settings as conda_settings
+
+    found = conda_settings.package_cache()
+    return Path(found) if found else None

@@ -82,7 +82,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from conda_torch_plugin.cli._options import mirror_from_args, plan_for_file
+    from conda_torch_plugin.cli._options import (
+        mirror_from_args,
+        network_from_args,
+        pkgs_dir_from_args,
+        plan_for_file,
+    )
     from conda_torch_plugin.cli.install import (
         InstallBar,
         confirm,
@@ -132,6 +137,7 @@ def execute(args: argparse.Namespace) -> int:
             no_driver = "warning"  # planned for machines without a GPU too
     lock_path = Path(args.lockfile) if args.lockfile else default_lockfile(env_path)
     alias, custom = mirror_from_args(args)
+    pkgs_dir, network = pkgs_dir_from_args(args), network_from_args(args)
     if request.cpu:
         machine = machine.without_gpus()  # a CPU build is checked as one
     files = {
@@ -143,6 +149,7 @@ def execute(args: argparse.Namespace) -> int:
         "channel_alias": alias,
         "custom_channels": custom,
         "targets": planned.targets,
+        "network": network,
     }
     if not args.json:
         print(f"Plan: {plan_summary(plan)}")
@@ -174,7 +181,13 @@ def execute(args: argparse.Namespace) -> int:
         )
         note_other_target(args, request, machine, lock_model, platform, recipes)
         previewed = prepare_install(
-            lock_model, platform, target.prefix, channel_alias=alias, custom_channels=custom
+            lock_model,
+            platform,
+            target.prefix,
+            channel_alias=alias,
+            custom_channels=custom,
+            pkgs_dir=pkgs_dir,
+            network=network,
         )
         if not args.json:
             print(render_install_plan(previewed, check))
@@ -215,7 +228,13 @@ def execute(args: argparse.Namespace) -> int:
         if previewed is None:
             note_other_target(args, request, machine, lock_model, platform, recipes)
         install_plan = prepare_install(
-            lock_model, platform, target.prefix, channel_alias=alias, custom_channels=custom
+            lock_model,
+            platform,
+            target.prefix,
+            channel_alias=alias,
+            custom_channels=custom,
+            pkgs_dir=pkgs_dir,
+            network=network,
         )
         if previewed is None and not args.json:
             print(render_install_plan(install_plan, check))

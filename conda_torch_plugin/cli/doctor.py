@@ -156,3 +156,40 @@ def _summary(report: DoctorReport) -> str:
     if report.count("warning"):
         return f"Works, with warnings: {counts}."
     return f"Healthy: {counts}."
+
+
+def health_check(prefix: str, verbose: bool) -> None:
+    """``conda doctor``'s torch-env check: this doctor's findings for ``prefix``, without
+    running the environment's python. An environment without PyTorch has nothing to check."""
+    from conda_torch_plugin.doctor import NotAnEnvironment, diagnose
+    from conda_torch_plugin.machine.detect import detect
+    from conda_torch_plugin.recipes import load_recipes
+
+    try:
+        report = diagnose(Path(prefix), detection=detect(), recipes=load_recipes())
+    except NotAnEnvironment as error:
+        print(f"torch-env: {error.message}")
+        return
+    for line in health_lines(report, verbose=verbose):
+        print(line)
+
+
+def health_lines(report: DoctorReport, *, verbose: bool) -> list[str]:
+    """The lines ``conda doctor`` shows: a verdict, then each error and warning with its fix."""
+    if report.flavour is None:
+        return ["✅ torch-env: no PyTorch in this environment, nothing to check."]
+    shown = [f for f in report.findings if verbose or f.severity in ("error", "warning")]
+    if report.ok and not any(f.severity == "warning" for f in report.findings):
+        lines = [
+            f"✅ torch-env: PyTorch ({report.flavour.label}) is consistent and fits this machine."
+        ]
+    else:
+        errors, warnings = report.count("error"), report.count("warning")
+        lines = [f"❌ torch-env: {errors} error(s), {warnings} warning(s) in the PyTorch stack."]
+    for finding in shown:
+        lines.append(f"   {finding.severity}: {finding.message}")
+        if finding.fix:
+            lines.append(f"     fix: {finding.fix}")
+    if not report.ok:
+        lines.append("   run `conda torch-env doctor` for the full report")
+    return lines

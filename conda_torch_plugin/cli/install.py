@@ -21,8 +21,11 @@ from conda_torch_plugin.cli._options import (
     PLATFORM_CHOICES,
     add_channel_alias,
     add_json,
+    add_offline,
     add_prefix_arguments,
     mirror_from_args,
+    network_from_args,
+    pkgs_dir_from_args,
 )
 from conda_torch_plugin.cli.render import Progress, is_interactive, print_check_findings
 from conda_torch_plugin.condalock import DEFAULT_LOCKFILE
@@ -84,6 +87,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "file; needs a conda executable)",
     )
     add_channel_alias(parser)
+    add_offline(parser)
     add_json(parser)
 
 
@@ -129,13 +133,25 @@ def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.install import prepare_install, recover_prefix
 
     plan = prepare_install(
-        lock, platform, target.prefix, channel_alias=alias, custom_channels=custom
+        lock,
+        platform,
+        target.prefix,
+        channel_alias=alias,
+        custom_channels=custom,
+        pkgs_dir=pkgs_dir_from_args(args),
+        network=network_from_args(args),
     )
     warn_if_stale(lock_path, lock, json_mode=args.json)
     if plan.nothing_to_do and recover_prefix(target.prefix, progress=progress):
         # A dead run was cleaned up (or rolled back): look at the prefix again.
         plan = prepare_install(
-            lock, platform, target.prefix, channel_alias=alias, custom_channels=custom
+            lock,
+            platform,
+            target.prefix,
+            channel_alias=alias,
+            custom_channels=custom,
+            pkgs_dir=plan.pkgs_dir,
+            network=plan.network,
         )
     if plan.nothing_to_do:
         if args.json:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from conda_torch_plugin.cli._options import add_channel_alias, add_json, mirror_from_args
+from conda_torch_plugin.cli._options import (
+    add_channel_alias,
+    add_json,
+    add_offline,
+    mirror_from_args,
+    network_from_args,
+)
 
 if TYPE_CHECKING:
     import argparse
@@ -66,6 +72,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         "the environment file, if there is one)",
     )
     add_channel_alias(parser)
+    add_offline(parser)
     parser.add_argument(
         "--check",
         action="store_true",
@@ -125,6 +132,7 @@ def execute(args: argparse.Namespace) -> int:
         solver=args.solver,
         progress=progress.step,
         command=command,
+        network=network_from_args(args),
     )
     if args.json:
         print_json(result.to_dict())

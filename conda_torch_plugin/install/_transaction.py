@@ -5,14 +5,14 @@ has finished or rolled back whatever a dead run left, so one install at a
 time changes a prefix.
 
 1. **Link into a staging folder.** rattler links the verified archives (its
-   extracted-package cache lives in ``CACHE/pkgs/``) into a sibling of the
-   prefix, ``.NAME.staging-PID-XXXX``, with ``alternative_target_prefix`` set
-   to the final prefix so prefix placeholders and conda-meta name the real
-   place. For an existing environment the staging folder starts as a copy of
-   it and rattler turns that copy into the new environment (an update
-   transaction). A new prefix gets the mode ``mkdir`` would give it (0755 under
-   umask 022); root updating another user's environment gives the new tree
-   that user's ownership.
+   extracted-package cache is ``plan.package_cache``, which ``_fetch`` has
+   already filled) into a sibling of the prefix, ``.NAME.staging-PID-XXXX``,
+   with ``alternative_target_prefix`` set to the final prefix so prefix
+   placeholders and conda-meta name the real place. For an existing environment
+   the staging folder starts as a copy of it and rattler turns that copy into
+   the new environment (an update transaction). A new prefix gets the mode
+   ``mkdir`` would give it (0755 under umask 022); root updating another user's
+   environment gives the new tree that user's ownership.
 2. **Swap.** A new prefix (absent, or an empty folder) is one ``rename`` of
    the staging folder. An existing prefix is renamed aside
    (``.NAME.old-PID-XXXX``), the staging folder renamed into place, and the
@@ -283,7 +283,7 @@ async def _link(
         await install(
             list(records),
             target_prefix=staging,
-            cache_dir=plan.cache_dir / "pkgs",
+            cache_dir=plan.package_cache,
             platform=Subdir(plan.platform),
             execute_link_scripts=False,
             show_progress=False,
@@ -300,7 +300,7 @@ async def _link(
                 "or report the error if it repeats"
             ],
         ) from error
-    check.check_linked(staging, plan.prefix, checked, plan.cache_dir / "pkgs")
+    check.check_linked(staging, plan.prefix, checked, plan.package_cache)
 
 
 def _dist(pkg: PlannedPackage) -> str:

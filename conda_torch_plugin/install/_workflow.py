@@ -3,8 +3,9 @@
 ``prepare_install`` changes nothing: it refuses a prefix that is neither
 absent, empty nor a conda environment (or is the environment this command runs
 from), decides between creating and updating, and lists every package with the
-URL it will come from and its size. ``install_from_lock`` then fetches and
-verifies every archive (``_fetch``) and only then links them in one
+URL it will come from and its size. ``install_from_lock`` then fetches,
+verifies and extracts every archive into the package cache (``_fetch``,
+overlapping downloads and extraction) and only then links them in one
 transaction (``_transaction``).
 """
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
+    from conda_torch_plugin.network import NetworkSettings
 
 CACHE_VARIABLE = "CONDA_TORCH_ENV_CACHE_DIR"
 
@@ -104,8 +106,15 @@ def prepare_install(
     cache_dir: Path | None = None,
     channel_alias: str | None = None,
     custom_channels: Mapping[str, str] | None = None,
+    pkgs_dir: Path | None = None,
+    network: NetworkSettings | None = None,
 ) -> InstallPlan:
-    """What would be installed, from where, and how much must be downloaded. Changes nothing."""
+    """What would be installed, from where, and how much must be downloaded. Changes nothing.
+
+    ``pkgs_dir`` is conda's package cache when run inside conda (else
+    ``CACHE/pkgs``); ``network`` the settings every download honours (else the
+    environment's, ``network.from_environ``).
+    """
     packages = lock.packages_for(platform)
     if not packages:
         raise InstallError(
@@ -133,9 +142,11 @@ def prepare_install(
         )
     changes = changes_between(installed_packages(prefix) if mode == "update" else {}, planned)
     changes += _pip_changes(packages, platform, prefix, mode)
-    planned = with_sizes(planned, cache) if changes else planned  # sizes only for a change
+    plan = InstallPlan(platform, prefix, mode, cache, (), changes, pkgs_dir, network)
+    if changes:  # sizes only for a change
+        planned = with_sizes(planned, plan.package_cache, network)
     planned.sort(key=lambda p: p.name)
-    return InstallPlan(platform, prefix, mode, cache, tuple(planned), changes)
+    return replace(plan, packages=tuple(planned))
 
 
 def _pip_changes(
@@ -167,7 +178,7 @@ def _pip_step(
         return None
     python = python_version(packages)
     return lambda staging: install_pip_entries(
-        entries, platform, python, staging, plan.prefix, progress
+        entries, platform, python, staging, plan.prefix, progress, plan.network
     )
 
 
@@ -225,6 +236,8 @@ def install_from_lock(
     plan: InstallPlan | None = None,
     command: str | None = None,
     on_wait: Callable[[str], None] | None = None,
+    pkgs_dir: Path | None = None,
+    network: NetworkSettings | None = None,
 ) -> InstallResult:
     """Install ``platform``'s packages of ``lock`` into ``prefix`` (see the module docstring).
 
@@ -242,6 +255,8 @@ def install_from_lock(
             cache_dir=cache_dir,
             channel_alias=channel_alias,
             custom_channels=custom_channels,
+            pkgs_dir=pkgs_dir,
+            network=network,
         )
     if dry_run:
         return InstallResult(plan, dry_run=True)

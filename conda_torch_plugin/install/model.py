@@ -9,10 +9,11 @@ They live below the stages that use them (``_workflow``, ``_fetch``,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from conda_torch_plugin.network import NetworkSettings
 
 InstallMode = Literal["create", "update"]
 ChangeKind = Literal["add", "remove", "change"]
@@ -80,6 +81,15 @@ class InstallPlan:
     packages: tuple[PlannedPackage, ...]
     # What an update changes in the prefix, by name; every package for a new prefix.
     changes: tuple[Change, ...] = ()
+    # conda's package cache (its first writable pkgs_dirs) inside conda; None: CACHE/pkgs.
+    pkgs_dir: Path | None = None
+    network: NetworkSettings | None = None  # None: the environment's (network.from_environ)
+
+    @property
+    def package_cache(self) -> Path:
+        """Where archives (``FILE``) and extracted packages (``NAME-VERSION-BUILD/``) live,
+        laid out as conda's ``pkgs_dirs`` so conda and this tool share one cache."""
+        return Path(self.pkgs_dir) if self.pkgs_dir else Path(self.cache_dir) / "pkgs"
 
     @property
     def nothing_to_do(self) -> bool:
@@ -106,6 +116,7 @@ class InstallPlan:
             "prefix": str(self.prefix),
             "mode": self.mode,
             "cache_dir": str(self.cache_dir),
+            "package_cache": str(self.package_cache),
             "count": len(self.packages),
             "total_bytes": self.total_bytes,
             "download_bytes": self.download_bytes,

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from conda_torch_plugin.condalock.lockfile import LockedPackage
     from conda_torch_plugin.install.model import Change, InstallProgress
+    from conda_torch_plugin.network import NetworkSettings
 
 _TIMEOUT_S = 600
 
@@ -98,11 +99,17 @@ def install_pip_entries(
     staging: Path,
     prefix: Path,
     progress: InstallProgress | None = None,
+    network: NetworkSettings | None = None,
 ) -> None:
-    """Install ``entries`` into ``staging`` (which becomes ``prefix``); InstallError on failure."""
+    """Install ``entries`` into ``staging`` (which becomes ``prefix``); InstallError on failure.
+
+    uv downloads with ``network``'s proxies, CA bundle, ``.netrc``, offline mode and
+    timeouts (``network.subprocess_environment``).
+    """
     if not entries:
         return
     from conda_torch_plugin.condalock.lockfile import redact_credentials
+    from conda_torch_plugin.network import from_environ, subprocess_environment
     from conda_torch_plugin.uvtool import find_uv, uv_platform
 
     if python is None:
@@ -149,7 +156,13 @@ def install_pip_entries(
             str(requirements),
         ]
         try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=_TIMEOUT_S)
+            done = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=_TIMEOUT_S,
+                env=subprocess_environment(network or from_environ()),
+            )
         except subprocess.TimeoutExpired:
             raise InstallError(
                 f"uv did not install the pip packages within {_TIMEOUT_S} s"

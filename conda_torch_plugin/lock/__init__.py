@@ -25,6 +25,7 @@ download an installer for over a minute); the package never imports conda_lock.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
     from conda_torch_plugin.condalock.lockfile import LockFile
+    from conda_torch_plugin.network import NetworkSettings
 
 __all__ = ["CheckResult", "LockInputs", "LockResult", "PlatformSummary", "check", "lock"]
 
@@ -207,8 +209,12 @@ def lock(
     solver: str = "rattler",
     progress: Progress | None = None,
     command: str,
+    network: NetworkSettings | None = None,
 ) -> LockResult:
-    """Solve the environment for each platform and write the lock; nothing is written on failure."""
+    """Solve the environment for each platform and write the lock; nothing is written on failure.
+
+    ``network``: the settings the repodata fetches honour (else the environment's).
+    """
     started = time.perf_counter()
     backend = solver_backend(solver)
     backend.prepare()
@@ -218,6 +224,8 @@ def lock(
         lockfile=lockfile,
         virtual_package_spec=virtual_package_spec,
     )
+    if network is not None:
+        inputs = dataclasses.replace(inputs, network=network)
     locked = backend.solve(
         inputs,
         channel_alias=channel_alias,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     from conda_torch_plugin.condalock.envspec import LockSpec, VirtualPackageSpec
     from conda_torch_plugin.condalock.lockfile import LockFile
+    from conda_torch_plugin.network import NetworkSettings
 
 Progress = Callable[[str], None]
 SolverName = Literal["rattler", "conda-lock"]
@@ -108,6 +109,7 @@ class LockInputs:
     vp_path: Path | None
     vp_spec: VirtualPackageSpec | None
     virtual_packages: dict[str, dict[str, str]] = field(default_factory=dict)
+    network: NetworkSettings | None = None  # None: the environment's (network.from_environ)
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from conda_torch_plugin.condalock.envspec import VirtualPackageSpec
     from conda_torch_plugin.condalock.lockfile import LockedPackage
     from conda_torch_plugin.lock.model import LockInputs, Progress, SolverName
+    from conda_torch_plugin.network import NetworkSettings
 
 
 _ARCH = {
@@ -149,6 +150,7 @@ def solve_platforms(
     custom_channels: Mapping[str, str] | None = None,
     progress: Progress | None = None,
     source: str = "environment.yml",
+    network: NetworkSettings | None = None,
 ) -> SolveResult:
     """Solve ``specs[platform]`` for every platform against ``channels`` (priority order).
 
@@ -163,7 +165,11 @@ def solve_platforms(
     import asyncio
 
     if all(c.url == c.public_url for c in channels):
-        return asyncio.run(_solve_all(tuple(channels), parsed, virtual_packages, progress=progress))
+        return asyncio.run(
+            _solve_all(
+                tuple(channels), parsed, virtual_packages, progress=progress, network=network
+            )
+        )
     # py-rattler's repodata cache records each channel's URL in plain text: a channel
     # read with credentials gets a private cache, removed after the solve.
     import tempfile
@@ -171,7 +177,12 @@ def solve_platforms(
     with tempfile.TemporaryDirectory(prefix="conda-torch-env-repodata-") as cache:
         return asyncio.run(
             _solve_all(
-                tuple(channels), parsed, virtual_packages, progress=progress, cache_dir=cache
+                tuple(channels),
+                parsed,
+                virtual_packages,
+                progress=progress,
+                cache_dir=cache,
+                network=network,
             )
         )
 
@@ -183,15 +194,19 @@ async def _solve_all(
     *,
     progress: Progress | None,
     cache_dir: str | None = None,
+    network: NetworkSettings | None = None,
 ) -> SolveResult:
     import asyncio
 
-    from rattler import Channel, Gateway, solve
+    from rattler import Channel, solve
+
+    from conda_torch_plugin.network import from_environ
+    from conda_torch_plugin.network import gateway as make_gateway
 
     # One gateway for every platform: noarch repodata is read once. The platforms are
     # solved concurrently (rattler solves off the event loop, without the GIL); each
     # solve is independent, so the result is the same as one after the other.
-    gateway = Gateway(cache_dir=Path(cache_dir) if cache_dir else None)
+    gateway = make_gateway(network or from_environ(), Path(cache_dir) if cache_dir else None)
     sources = [Channel(c.url) for c in channels]
     vps = {p: dict(virtual_packages.get(p, {})) for p in specs}
     generic = {
@@ -286,6 +301,15 @@ def _lock_error(
     message = redact(str(error), channels)
     if isinstance(error, SolverError):
         return _unsolvable(message, platform, virtual_packages)
+    if isinstance(error, GatewayError) and "no usable repodata cache" in message:
+        where = message.rsplit(" for ", 1)[-1].strip() if " for " in message else "a channel"
+        return LockError(
+            f"offline mode: no cached repodata for {where} ({platform}); nothing was written",
+            hints=[
+                "run the command once online (without --offline, or with conda's "
+                "offline: false) so the repodata is cached"
+            ],
+        )
     if isinstance(error, (GatewayError, FetchRepoDataError, InvalidChannelError, IoError)):
         return _unreadable(message, platform, channels)
     if type(error).__module__ == "pyo3_runtime":  # a Rust panic: a bug in rattler, not the input
@@ -485,6 +509,7 @@ def _lock(
         custom_channels=custom_channels,
         progress=progress,
         source=source,
+        network=inputs.network,
     )
     packages: list[LockedPackage] = []
     for platform in inputs.platforms:

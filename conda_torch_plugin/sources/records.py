@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
     from rattler import Gateway
 
+    from conda_torch_plugin.network import NetworkSettings
+
 TORCH_FAMILY = ("pytorch", "torchvision", "torchaudio")
 # Read beside them: which CUDA runtimes and Pythons the channel can install at all.
 RUNTIMES = ("cuda-version", "python")
@@ -95,17 +97,23 @@ class ChannelRecords:
         return self.taken is not None
 
 
-def make_gateway(cache_dir: Path | None = None, *, offline: bool = False) -> Gateway:
+def make_gateway(
+    cache_dir: Path | None = None,
+    *,
+    offline: bool = False,
+    network: NetworkSettings | None = None,
+) -> Gateway:
     """The repodata client: the cache ``lock`` uses (py-rattler's default), or
     ``$RATTLER_CACHE_DIR`` as rattler's tools read it; offline, that cache and nothing else."""
     import os
 
-    from rattler import Gateway, SourceConfig
+    from conda_torch_plugin.network import from_environ, gateway
 
     if cache_dir is None and os.environ.get("RATTLER_CACHE_DIR"):
         cache_dir = Path(os.environ["RATTLER_CACHE_DIR"])
-    config = SourceConfig(cache_action="force-cache-only" if offline else "cache-or-fetch")
-    return Gateway(cache_dir=cache_dir, default_config=config)
+    # Proxies, TLS and retries as every other network access (``network``): conda's
+    # settings inside conda, else the environment's.
+    return gateway((network or from_environ()).with_offline(offline), cache_dir)
 
 
 def query(
@@ -115,6 +123,7 @@ def query(
     offline: bool = False,
     gateway: Gateway | None = None,
     cache_dir: Path | None = None,
+    network: NetworkSettings | None = None,
 ) -> tuple[Record, ...]:
     """The torch-family records of the channel at ``url`` for ``platforms`` (and noarch).
 
@@ -132,7 +141,7 @@ def query(
         IoError,
     )
 
-    client = gateway or make_gateway(cache_dir, offline=offline)
+    client = gateway or make_gateway(cache_dir, offline=offline, network=network)
     subdirs = [Subdir(p) for p in dict.fromkeys([*platforms, "noarch"])]
     try:
         result = asyncio.run(

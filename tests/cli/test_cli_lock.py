@@ -253,3 +253,21 @@ def test_no_network_names_the_host_and_the_way_out():
         "check the network or proxy, or use --channel-alias URL to read the channels from a "
         "mirror (or a local file:// copy)",
     )
+
+
+def test_offline_lock_from_local_channels_works(project, channel_tree, capsys):
+    assert main(["lock", "--offline", "--channel-alias", channel_tree.alias]) == 0
+    assert "wrote conda-lock.yml" in capsys.readouterr().out
+
+
+def test_offline_lock_without_cached_repodata_names_the_channel(
+    project, channel_tree, capsys, monkeypatch, tmp_path
+):
+    from support.servers import serve
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # rattler's repodata cache
+    with serve(channel_tree.root) as url:
+        assert main(["lock", "--offline", "--channel-alias", url]) == 1
+    err = capsys.readouterr().err
+    assert "offline mode: no cached repodata for" in err and url in err
+    assert not (project / "conda-lock.yml").exists()

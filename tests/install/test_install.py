@@ -523,7 +523,7 @@ def test_connection_closed_mid_body_is_an_incomplete_download(
     assert "sha256" not in message and "did not match" not in message
     assert any("try again" in h for h in info.value.hints)
     assert not any("re-lock" in h for h in info.value.hints)
-    assert not list(cache.glob(f"archives/*/{TORCH_CUDA}*"))  # no partial file kept
+    assert not list(cache.glob(f"pkgs/*{TORCH_CUDA}*"))  # no partial file kept
     assert not (tmp_path / "env").exists()
 
 
