@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
     from conda_torch_plugin.condalock.lockfile import LockFile
+    from conda_torch_plugin.envfile.targets import Targets
     from conda_torch_plugin.lock.model import Progress
     from conda_torch_plugin.network import NetworkSettings
     from conda_torch_plugin.plan import Plan
@@ -58,9 +59,9 @@ def check_installable(plan: Plan, platform: str) -> None:
 
 def created_files(env_path: Path, lock_path: Path) -> tuple[Path, ...]:
     """The files ``create`` writes: environment.yml, virtual-packages.yml and the lock."""
-    from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME
+    from conda_torch_plugin.condalock import virtual_packages_for_env
 
-    return (env_path, env_path.parent / VIRTUAL_PACKAGES_FILENAME, lock_path)
+    return (env_path, virtual_packages_for_env(env_path), lock_path)
 
 
 def preview(
@@ -72,6 +73,7 @@ def preview(
     lock_command: str,
     channel_alias: str | None,
     custom_channels: Mapping[str, str] | None,
+    targets: Targets | None = None,
     network: NetworkSettings | None = None,
 ) -> Preview:
     """Render the files and solve them in a private temporary folder; the user's files stay."""
@@ -80,7 +82,9 @@ def preview(
     from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME, write_environment
     from conda_torch_plugin.lock import DEFAULT_LOCKFILE, lock
 
-    rendered = write_environment(plan, env_path, name=name, command=env_command, dry_run=True)
+    rendered = write_environment(
+        plan, env_path, name=name, command=env_command, dry_run=True, targets=targets
+    )
     with tempfile.TemporaryDirectory(prefix="conda-torch-env-create-") as folder:
         tmp = Path(folder)
         tmp_env = tmp / ENVIRONMENT_FILENAME
@@ -113,6 +117,7 @@ def write_and_lock(
     channel_alias: str | None,
     custom_channels: Mapping[str, str] | None,
     progress: Progress | None = None,
+    targets: Targets | None = None,
     network: NetworkSettings | None = None,
 ) -> LockFile:
     """Write environment.yml and virtual-packages.yml, lock them, and return the lock."""
@@ -122,7 +127,7 @@ def write_and_lock(
 
     if progress is not None:
         progress(f"Writing {env_path}")
-    write_environment(plan, env_path, name=name, command=env_command)
+    write_environment(plan, env_path, name=name, command=env_command, targets=targets)
     if progress is not None:
         progress(f"Locking into {lock_path}")
     locked = lock(

@@ -24,6 +24,7 @@ PlanFailure = Literal[
     "mixed",  # no build both runs with the driver and covers the GPUs
     "cuda-unknown",  # GPUs given without the driver's CUDA version
     "secondary-platform",  # another platform of the request has no build of the release
+    "fleet",  # no single environment runs on every machine of a fleet
 ]
 
 
@@ -64,6 +65,10 @@ class UsageError(TorchEnvError):
     """Bad command-line input (conda's ArgumentError also exits 2)."""
 
     exit_code = 2
+
+
+class ProfileError(UsageError):
+    """A machine profile (``--machine``) that cannot be read; the message names file and line."""
 
 
 class Declined(TorchEnvError):
@@ -113,6 +118,25 @@ class PlanError(TorchEnvError):
         if not (self.failures or self.gpus):
             return {}
         return {"failures": list(self.failures), "gpus": list(self.gpus)}
+
+
+class FleetError(PlanError):
+    """No single environment serves every machine: ``groups`` could each share one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hints: Iterable[str] = (),
+        groups: Iterable[dict[str, object]] = (),
+        machines: Iterable[dict[str, object]] = (),
+    ) -> None:
+        super().__init__(message, hints=hints, failures=["fleet"])
+        self.groups = list(groups)
+        self.machines = list(machines)
+
+    def details(self) -> dict[str, object]:
+        return {**super().details(), "groups": self.groups, "machines": self.machines}
 
 
 class EnvFileError(TorchEnvError):

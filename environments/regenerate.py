@@ -53,7 +53,12 @@ TARGETS: dict[str, tuple[str, ...]] = {
         "13.0",
         *_GPU,
     ),  # fmt: skip
+    # One environment for a team: the profiles in team-fleet/machines (detect --save,
+    # nvidia-smi CSV gathered with pdsh, nvidia-smi -q -x) decide the build.
+    "team-fleet": ("--machine", "machines", *_PYTORCH_251),
 }
+# Targets planned from profiles: the folder (relative to the target's) is copied along.
+PROFILES = {"team-fleet": "machines"}
 
 FILES = ("environment.yml", "virtual-packages.yml")
 
@@ -72,10 +77,20 @@ def generate(name: str, folder: Path) -> subprocess.CompletedProcess[str]:
     folder.mkdir(parents=True, exist_ok=True)
     for file_name in FILES:
         (folder / file_name).unlink(missing_ok=True)
+    profiles = PROFILES.get(name)
+    if profiles and folder.resolve() != (HERE / name).resolve():
+        import shutil
+
+        shutil.copytree(HERE / name / profiles, folder / profiles, dirs_exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k != "CONDA_OVERRIDE_CUDA"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return subprocess.run(
-        write_command(name, folder), env=env, capture_output=True, text=True, check=False
+        write_command(name, folder),
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=folder,  # --machine paths are relative to the target's folder
     )
 
 

@@ -88,9 +88,15 @@ def test_conda_lock_reads_the_plans_specs(name: str) -> None:
     path = ENVIRONMENTS / name / "environment.yml"
     if not path.exists():
         pytest.fail(f"environments/{name} is missing; python environments/regenerate.py {name}")
-    plan = make_plan(
-        *plan_inputs_from_args(build_parser().parse_args(["write", *regenerate.TARGETS[name]]))
-    )
+    args = build_parser().parse_args(["write", *regenerate.TARGETS[name]])
+    if args.machines:  # a team's file: planned from the profiles beside it
+        from conda_torch_plugin.cli._options import fleet_inputs_from_args
+        from conda_torch_plugin.plan.fleet import plan_fleet
+
+        args.machines = [str(ENVIRONMENTS / name / m) for m in args.machines]
+        plan = plan_fleet(*fleet_inputs_from_args(args)).plan
+    else:
+        plan = make_plan(*plan_inputs_from_args(args))
     platforms = [p.platform for p in plan.platforms]
     # No pip: section in these files, so conda-lock never reads the PyPI mapping.
     spec = parse_environment_file(path, platforms, mapping_url="unused.json")

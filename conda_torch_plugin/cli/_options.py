@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.errors import UsageError
 from conda_torch_plugin.sources import (
@@ -15,11 +17,13 @@ from conda_torch_plugin.sources import (
 
 if TYPE_CHECKING:
     import argparse
-    from pathlib import Path
+    from collections.abc import Callable
 
+    from conda_torch_plugin.envfile.targets import Targets
     from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.network import NetworkSettings
     from conda_torch_plugin.plan import Plan, PlanRequest
+    from conda_torch_plugin.plan.fleet import FleetPlan
 
 PLATFORM_CHOICES = ("linux-64", "linux-aarch64", "win-64", "osx-arm64", "osx-64")
 _VERSION_XY = re.compile(r"^\d+\.\d+$")
@@ -72,6 +76,15 @@ def add_plan_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--driver", metavar="VERSION", help="the NVIDIA driver version, e.g. 550.54.15"
+    )
+    group.add_argument(
+        "--machine",
+        dest="machines",
+        metavar="PATH",
+        action="append",
+        default=[],
+        help="plan one environment every listed machine can run: a profile (detect --json, "
+        "nvidia-smi CSV or XML) or a folder of them; repeatable",
     )
     group.add_argument(
         "--platform",
@@ -143,7 +156,8 @@ def plan_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Machin
             )
         platforms = (here,)
     detected = None
-    if not args.cpu and not (args.cuda and args.gpu_arch):
+    recorded = getattr(args, "recorded_machine", False)  # re-planning a file's targets
+    if not args.cpu and not (args.cuda and args.gpu_arch) and not recorded:
         from conda_torch_plugin.machine.detect import detect
 
         detected = detect(cuda_override=args.cuda)
@@ -165,6 +179,136 @@ def plan_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Machin
     return request, machine
 
 
+def fleet_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, list[Machine]]:
+    """The request and the machines of ``--machine``; platforms default to the machines'."""
+    from conda_torch_plugin.machine.profiles import read_machines
+    from conda_torch_plugin.plan import PlanRequest
+    from conda_torch_plugin.plan.fleet import fleet_platforms
+
+    for flag, value in (
+        ("--cuda", args.cuda),
+        ("--driver", args.driver),
+        ("--gpu-arch", args.gpu_arch),
+    ):
+        if value:
+            raise UsageError(
+                f"{flag} describes one machine; it cannot be combined with --machine",
+                hints=["describe every machine in its profile, or drop --machine"],
+            )
+    check_version_xy(args.python, "--python")
+    machines = read_machines(args.machines)
+    platforms = tuple(args.platforms or ()) or fleet_platforms(machines)
+    request = PlanRequest(
+        platforms=platforms,
+        cpu=args.cpu,
+        pytorch=args.pytorch,
+        python=args.python,
+        source=args.source or _default_source(args),
+        base_channel=args.base_channel,
+    )
+    return request, machines
+
+
+def fleet_from_args(args: argparse.Namespace, *, own_plans: bool) -> FleetPlan:
+    """The fleet plan ``--machine`` asks for, over what the channels hold (as plan_from_args)."""
+    from dataclasses import replace
+
+    from conda_torch_plugin.plan.candidates import from_channels
+    from conda_torch_plugin.plan.fleet import plan_fleet
+
+    request, machines = fleet_inputs_from_args(args)
+    alias, custom = mirror_from_args(args)
+    candidates = from_channels(
+        request.platforms,
+        channel_alias=alias,
+        custom_channels=custom,
+        offline=_offline(args),
+        read=_channel_reader(args),
+    )
+    fleet = plan_fleet(request, machines, candidates.recipes, own_plans=own_plans)
+    plan = replace(fleet.plan, reasons=fleet.plan.reasons + candidates.notes)
+    return replace(fleet, plan=plan)
+
+
+TARGET_FLAGS = ("machines", "platforms", "cuda", "cpu", "gpu_arch", "driver")
+
+
+def has_target_flags(args: argparse.Namespace) -> bool:
+    """Whether the flags say what to plan for (else a file's recorded targets are kept)."""
+    return any(getattr(args, flag, None) for flag in TARGET_FLAGS) or args.source is not None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan for ``write``/``create``, what it was planned for, and what that changed."""
+
+    plan: Plan
+    request: PlanRequest
+    machine: Machine | None  # the one machine (None for a fleet)
+    fleet: FleetPlan | None
+    targets: Targets
+    recorded: Targets | None  # what the file recorded before
+    kept: bool  # the recorded targets were re-planned (no target flags)
+
+
+def plan_for_file(args: argparse.Namespace, env_path: Path) -> Planned:
+    """Plan for the flags, or, without target flags, for the targets ``env_path`` records.
+
+    ``args`` is completed with the recorded targets, so the header's command names them.
+    """
+    import os
+
+    from conda_torch_plugin.condalock import virtual_packages_for_env
+    from conda_torch_plugin.envfile.targets import Targets, read_targets
+
+    recorded = read_targets(env_path, virtual_packages_for_env(env_path))
+    kept = recorded is not None and not has_target_flags(args)
+    if recorded is not None and kept:
+        args.platforms = list(recorded.platforms)
+        args.source = recorded.source
+        args.pytorch = args.pytorch or recorded.pins.get("pytorch")
+        args.python = args.python or recorded.pins.get("python")
+        args.cpu = (
+            recorded.cpu or recorded.planned.get("compute") == "cpu" and not (recorded.machines)
+        )
+        if recorded.machines:
+            args.machines = [str(env_path.parent / m) for m in recorded.machines]
+        elif recorded.machine is not None:
+            was = recorded.machine
+            args.cuda = was.get("cuda") or None
+            args.driver = was.get("driver") or None
+            args.gpu_arch = list(was.get("gpu_arch") or [])
+            args.recorded_machine = True
+    fleet = None
+    machine: Machine | None = None
+    if args.machines:
+        fleet = fleet_from_args(args, own_plans=False)
+        plan = fleet.plan
+        request, _ = fleet_inputs_from_args(args)
+    else:
+        plan, request, machine = plan_from_args(args)
+    base = env_path.absolute().parent
+    targets = Targets(
+        platforms=tuple(p.platform for p in plan.platforms),
+        source=args.source,  # as given: None follows the default source setting
+        cpu=request.cpu,
+        machines=tuple(
+            os.path.relpath(Path(m).absolute(), base).replace(os.sep, "/") for m in args.machines
+        ),
+        machine=None
+        if machine is None or request.cpu
+        else {
+            "name": machine.hostname,
+            "driver": machine.driver_version,
+            "cuda": machine.cuda_version,
+            "gpu_arch": [g.compute_capability for g in machine.gpus if g.compute_capability],
+        },
+        planned={"compute": plan.compute, "cuda": plan.cuda, "source": plan.source},
+        pins={k: v for k, v in (("pytorch", args.pytorch), ("python", args.python)) if v},
+    )
+    return Planned(plan, request, machine, fleet, targets, recorded, kept)
+
+
 def _default_source(args: argparse.Namespace) -> str:
     import os
 
@@ -181,30 +325,40 @@ def _default_source(args: argparse.Namespace) -> str:
 def plan_from_args(args: argparse.Namespace) -> tuple[Plan, PlanRequest, Machine]:
     """The plan the flags ask for, over what the channels hold (``--channel-alias``,
     ``--offline``; inside conda, conda's channel and offline settings)."""
-    import os
-
     from conda_torch_plugin.plan import plan_from_channels
 
     request, machine = plan_inputs_from_args(args)
     alias, custom = mirror_from_args(args)
-    offline = bool(args.offline) or _truthy(os.environ.get("CONDA_OFFLINE"))
-    if not offline and getattr(args, "inside_conda", False):
-        from conda_torch_plugin._conda import settings
-
-        offline = settings.offline()
-    from functools import partial
-
-    from conda_torch_plugin.sources.records import query
-
     plan = plan_from_channels(
         request,
         machine,
         channel_alias=alias,
         custom_channels=custom,
-        offline=offline,
-        read=partial(query, network=network_from_args(args)),
+        offline=_offline(args),
+        read=_channel_reader(args),
     )
     return plan, request, machine
+
+
+def _channel_reader(args: argparse.Namespace) -> Callable[..., Any]:
+    """How the plan reads a channel's records: with conda's network settings (as lock does)."""
+    from functools import partial
+
+    from conda_torch_plugin.sources.records import query
+
+    return partial(query, network=network_from_args(args))
+
+
+def _offline(args: argparse.Namespace) -> bool:
+    """``--offline``, ``CONDA_OFFLINE``, or (inside conda) conda's offline setting."""
+    import os
+
+    offline = bool(getattr(args, "offline", False)) or _truthy(os.environ.get("CONDA_OFFLINE"))
+    if not offline and getattr(args, "inside_conda", False):
+        from conda_torch_plugin._conda import settings
+
+        offline = settings.offline()
+    return offline
 
 
 def _truthy(value: str | None) -> bool:

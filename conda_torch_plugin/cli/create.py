@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import argparse
 
     from conda_torch_plugin.condalock.lockfile import LockFile
+    from conda_torch_plugin.findings import Severity
     from conda_torch_plugin.install import MachineCheck
     from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.plan import PlanRequest
@@ -71,7 +72,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lockfile",
         metavar="FILE",
-        help="the lock file to write (default: conda-lock.yml beside the environment file)",
+        help="the lock file to write (default: conda-lock.yml beside environment.yml, "
+        "STEM.conda-lock.yml beside STEM.yml)",
     )
     add_plan_arguments(parser)
     add_install_arguments(parser)
@@ -84,7 +86,7 @@ def execute(args: argparse.Namespace) -> int:
         mirror_from_args,
         network_from_args,
         pkgs_dir_from_args,
-        plan_from_args,
+        plan_for_file,
     )
     from conda_torch_plugin.cli.install import (
         InstallBar,
@@ -95,7 +97,7 @@ def execute(args: argparse.Namespace) -> int:
         render_install_plan,
         target_from_args,
     )
-    from conda_torch_plugin.cli.write import plan_summary, write_command
+    from conda_torch_plugin.cli.write import plan_summary, target_changes, write_command
     from conda_torch_plugin.create import (
         check_installable,
         created_files,
@@ -103,6 +105,7 @@ def execute(args: argparse.Namespace) -> int:
         restored_on_failure,
         write_and_lock,
     )
+    from conda_torch_plugin.envfile import write_environment
     from conda_torch_plugin.install import check_machine, prefix_mode, prepare_install
     from conda_torch_plugin.lock import default_lockfile, regenerate_command
 
@@ -112,10 +115,26 @@ def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.recipes import load_recipes
 
     recipes = load_recipes()
-    plan, request, machine = plan_from_args(args)
+    env_path = Path(args.file)
+    old_text = (
+        env_path.read_text(encoding="utf-8", errors="replace") if env_path.is_file() else None
+    )
+    planned = plan_for_file(args, env_path)
+    request, plan = planned.request, planned.plan
     platform = platform_for(None)
     check_installable(plan, platform)
-    env_path = Path(args.file)
+    no_driver: Severity = "error"
+    if planned.machine is not None:
+        machine = planned.machine
+    else:  # a fleet: installed here, so checked against this machine
+        from conda_torch_plugin.machine.detect import detect
+
+        machine = detect()
+        fleet = planned.fleet
+        if fleet and any(
+            v.status == "runs-on-cpu" and v.platform == platform for v in fleet.verdicts
+        ):
+            no_driver = "warning"  # planned for machines without a GPU too
     lock_path = Path(args.lockfile) if args.lockfile else default_lockfile(env_path)
     alias, custom = mirror_from_args(args)
     pkgs_dir, network = pkgs_dir_from_args(args), network_from_args(args)
@@ -129,6 +148,7 @@ def execute(args: argparse.Namespace) -> int:
         ),
         "channel_alias": alias,
         "custom_channels": custom,
+        "targets": planned.targets,
         "network": network,
     }
     if not args.json:
@@ -137,13 +157,28 @@ def execute(args: argparse.Namespace) -> int:
             print(f"Newer: {plan.newer}")
         for warning in plan.warnings:
             print(f"warning: {warning}", file=sys.stderr)
+    rendered = write_environment(
+        plan,
+        env_path,
+        name=args.name,
+        command=files["env_command"],
+        dry_run=True,
+        targets=planned.targets,
+    )
+    for line in target_changes(planned, old_text, rendered.environment_yml, env_path):
+        print(line, file=sys.stderr)
 
     previewed = None
     if args.dry_run or not args.yes:
         progress.step("Solving (preview, nothing is written)")
         shown = preview(plan, env_path, **files)
         lock_model = shown.lock
-        check = _checked(check_machine(lock_model, platform, machine, recipes), args)
+        check = _checked(
+            check_machine(
+                lock_model, platform, machine, recipes, no_driver=no_driver, env_file=args.file
+            ),
+            args,
+        )
         note_other_target(args, request, machine, lock_model, platform, recipes)
         previewed = prepare_install(
             lock_model,
@@ -166,9 +201,9 @@ def execute(args: argparse.Namespace) -> int:
                     install=previewed.to_dict(),
                 )
             else:
-                from conda_torch_plugin.envfile import VIRTUAL_PACKAGES_FILENAME
+                from conda_torch_plugin.condalock import virtual_packages_for_env
 
-                vp_path = env_path.parent / VIRTUAL_PACKAGES_FILENAME
+                vp_path = virtual_packages_for_env(env_path)
                 print(
                     f"\nDry run: would write {env_path}, {vp_path} and {lock_path}, and "
                     f"install into {target.prefix}. Nothing was changed."
@@ -184,7 +219,12 @@ def execute(args: argparse.Namespace) -> int:
             progress=progress.step,
             **files,
         )
-        check = _checked(check_machine(lock_model, platform, machine, recipes), args)
+        check = _checked(
+            check_machine(
+                lock_model, platform, machine, recipes, no_driver=no_driver, env_file=args.file
+            ),
+            args,
+        )
         if previewed is None:
             note_other_target(args, request, machine, lock_model, platform, recipes)
         install_plan = prepare_install(

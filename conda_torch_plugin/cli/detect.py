@@ -20,8 +20,12 @@ HELP = "show this machine's NVIDIA driver, the CUDA version it supports, and its
 EPILOG = """\
 examples:
   conda torch-env detect                 readable report
-  conda torch-env detect --json          one JSON object (driver_version, cuda_version,
-                                         source, gpus, notes)
+  conda torch-env detect --json          the machine profile: one JSON object (schema,
+                                         hostname, platform, glibc, driver_version,
+                                         cuda_version, cuda_arch, gpus, notes)
+  conda torch-env detect --save machines/
+                                         write machines/<hostname>.json, for
+                                         plan/write/create --machine machines/
   conda torch-env detect --cuda 12.1     as if the driver's maximum CUDA were 12.1
   CONDA_OVERRIDE_CUDA= conda torch-env detect
                                          as if there were no CUDA driver (as conda does)
@@ -47,6 +51,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         help="report this maximum CUDA version instead of the driver's "
         "(wins over CONDA_OVERRIDE_CUDA; an empty value means no CUDA)",
     )
+    parser.add_argument(
+        "--save",
+        metavar="DIR",
+        help="also write the profile to DIR/<hostname>.json (for plan/write --machine DIR)",
+    )
+    parser.add_argument(
+        "--hostname", metavar="NAME", help="the machine's name in the profile (default: hostname)"
+    )
     add_json(parser)
 
 
@@ -56,6 +68,16 @@ def execute(args: argparse.Namespace) -> int:
 
     check_version_xy(args.cuda, "--cuda")
     detection = detect(cuda_override=args.cuda)
+    if args.hostname:
+        from conda_torch_plugin.machine.profiles import with_hostname
+
+        detection = with_hostname(detection, args.hostname)
+    if args.save:
+        from conda_torch_plugin.machine.profiles import save_profile
+
+        saved = save_profile(detection, args.save)
+        if not args.json:
+            print(f"Saved the profile to {saved}")
     if args.json:
         print_json(detection.to_dict())
     else:
@@ -82,6 +104,12 @@ def render_text(detection: Machine) -> str:
     else:
         lines.append("No NVIDIA GPU detected.")
     lines.append("")
+    system = detection.platform or "platform unknown"
+    if detection.glibc:
+        system += f", glibc {detection.glibc}"
+    elif detection.osx:
+        system += f", macOS {detection.osx}"
+    lines.append(f"machine:   {detection.hostname or '?'} ({system})")
     lines.append(f"driver:    {detection.driver_version or 'none found'}")
     if detection.cuda_version is not None:
         cuda = detection.cuda_version
@@ -90,6 +118,8 @@ def render_text(detection: Machine) -> str:
     else:
         cuda = "unknown"
     lines.append(f"max CUDA:  {cuda} ({_SOURCES.get(detection.source, detection.source)})")
+    if detection.cuda_arch:
+        lines.append(f"cuda_arch: {detection.cuda_arch} (the lowest compute capability)")
     if detection.notes:
         lines.append("notes:")
         lines.extend(f"  - {note}" for note in detection.notes)

@@ -122,7 +122,9 @@ def execute(args: argparse.Namespace) -> int:
     progress.step(f"Reading {lock_path}")
     lock = read_lockfile(lock_path)
     platform = platform_for(args.platform, lock)
-    check = machine_check(lock, platform, force=args.force, json_mode=args.json)
+    check = machine_check(
+        lock, platform, force=args.force, json_mode=args.json, lock_path=lock_path
+    )
     alias, custom = mirror_from_args(args)
 
     if args.installer == "conda":
@@ -194,13 +196,49 @@ def platform_for(requested: str | None, lock: LockFile | None = None) -> str:
     return platform
 
 
-def machine_check(lock: LockFile, platform: str, *, force: bool, json_mode: bool) -> MachineCheck:
-    """Detect this machine and check it against the lock; refuse unless ``force``."""
+def machine_check(
+    lock: LockFile,
+    platform: str,
+    *,
+    force: bool,
+    json_mode: bool,
+    lock_path: Path | None = None,
+) -> MachineCheck:
+    """Detect this machine and check it against the lock; refuse unless ``force``.
+
+    A CUDA build on a machine without an NVIDIA driver is a warning, not an error,
+    when the lock's environment file was planned for machines without a GPU too.
+    """
     from conda_torch_plugin.install import check_machine
     from conda_torch_plugin.machine.detect import detect
     from conda_torch_plugin.recipes import load_recipes
 
-    check = check_machine(lock, platform, detect(), load_recipes())
+    here = detect()
+    cpu_members = []
+    if lock_path is not None and not here.has_nvidia:
+        from conda_torch_plugin.envfile.targets import planned_without_gpu
+
+        cpu_members = planned_without_gpu(lock_path, platform)
+    env_file = None
+    if lock_path is not None:
+        from conda_torch_plugin.condalock import environment_for_lockfile
+
+        env_file = environment_for_lockfile(lock_path).name
+    check = check_machine(
+        lock,
+        platform,
+        here,
+        load_recipes(),
+        no_driver="warning" if cpu_members else "error",
+        env_file=env_file,
+    )
+    if cpu_members and not json_mode:
+        print(
+            "note: the environment was planned for machines without an NVIDIA GPU too "
+            f"({', '.join(cpu_members[:3])}{', ...' if len(cpu_members) > 3 else ''}): "
+            "its CUDA build runs here on the CPU",
+            file=sys.stderr,
+        )
     if not check.ok and not force:
         check.raise_if_incompatible()
     if not json_mode:

@@ -15,7 +15,9 @@ from conda_torch_plugin.cli._options import (
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
+    from conda_torch_plugin.install import FleetCheck
     from conda_torch_plugin.lock import CheckResult, LockResult
 
 HELP = "lock the environment for several platforms into conda-lock.yml"
@@ -28,8 +30,11 @@ examples:
   conda torch-env lock --platform linux-64 --platform win-64 --explicit
       two platforms, plus conda-linux-64.lock and conda-win-64.lock for `conda create --file`
   conda torch-env lock --check
-      exit 0 if conda-lock.yml matches environment.yml and virtual-packages.yml, 1 if not
+      exit 0 if conda-lock.yml matches environment.yml and virtual-packages.yml and every
+      machine environment.yml was planned for can run it (driver, GPUs, glibc); 1 if not
       (what a repository's CI runs)
+  conda torch-env lock -f gpu.yml --check
+      the same for gpu.yml and gpu.conda-lock.yml
   conda torch-env lock --channel-alias https://mirror.example.com/conda
       read pytorch, nvidia and conda-forge from a mirror (URL/pytorch, ...)
 
@@ -57,7 +62,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lockfile",
         metavar="FILE",
-        help="the lock file (default: conda-lock.yml beside the environment file)",
+        help="the lock file (default: conda-lock.yml beside environment.yml, "
+        "STEM.conda-lock.yml beside STEM.yml)",
     )
     parser.add_argument(
         "--virtual-package-spec",
@@ -100,7 +106,8 @@ def execute(args: argparse.Namespace) -> int:
             lockfile=args.lockfile,
             virtual_package_spec=args.virtual_package_spec,
         )
-        return _report_check(checked, as_json=args.json)
+        fleet = check_targets(args.env_file, checked.lockfile)
+        return _report_check(checked, fleet, env_file=args.env_file, as_json=args.json)
 
     from conda_torch_plugin.lock import lock, regenerate_command
 
@@ -159,18 +166,85 @@ def render_lock(result: LockResult) -> str:
     return "\n".join(lines)
 
 
-def _report_check(result: CheckResult, *, as_json: bool) -> int:
+def check_targets(env_file: str, lockfile: Path) -> list[FleetCheck]:
+    """The lock against every machine the environment file was planned for (none recorded:
+    nothing to check). Install's machine check, run once per machine."""
+    from pathlib import Path
+
+    from conda_torch_plugin.condalock import virtual_packages_for_env
+    from conda_torch_plugin.condalock.envspec import read_virtual_packages
+    from conda_torch_plugin.condalock.lockfile import read_lockfile
+    from conda_torch_plugin.envfile.targets import read_targets, target_machines
+    from conda_torch_plugin.install import check_fleet
+    from conda_torch_plugin.recipes import load_recipes
+
+    env_path = Path(env_file)
+    vp_path = virtual_packages_for_env(env_path)
+    targets = read_targets(env_path, vp_path)
+    if targets is None or targets.inferred or not lockfile.is_file():
+        return []  # nothing recorded: no machine to check
+    machines = target_machines(targets, env_path.parent)
+    if not machines:
+        return []
+    glibc: dict[str, str] = {}
+    if vp_path.is_file():
+        spec = read_virtual_packages(vp_path)
+        for platform in spec.subdirs:
+            version = spec.for_platform(platform).get("__glibc")
+            if version:
+                glibc[platform] = version
+    return check_fleet(read_lockfile(lockfile), machines, load_recipes(), glibc=glibc)
+
+
+def _report_check(
+    result: CheckResult, fleet: list[FleetCheck], *, env_file: str, as_json: bool
+) -> int:
     from conda_torch_plugin.cli.render import print_json
     from conda_torch_plugin.errors import LockOutOfDate
 
+    failing = [f for f in fleet if not f.check.ok]
     if as_json:
-        print_json(result.to_dict())
-    if result.up_to_date:
+        print_json(
+            {
+                **result.to_dict(),
+                "machines": [f.to_dict() for f in fleet],
+                "machines_ok": not failing,
+            }
+        )
+    if result.up_to_date and not failing:
         if not as_json:
             print(result.message)
+            if fleet:
+                count = len({f.machine for f in fleet})
+                print(f"Every machine it was planned for can run it ({count}).")
         return 0
-    print(f"error: {result.message}", file=sys.stderr)
-    for detail in result.details:
-        print(f"  - {detail}", file=sys.stderr)
-    print("  hint: run `conda torch-env lock` to update it", file=sys.stderr)
+    if not result.up_to_date:
+        print(f"error: {result.message}", file=sys.stderr)
+        for detail in result.details:
+            print(f"  - {detail}", file=sys.stderr)
+    if failing:
+        print(
+            f"error: {len(failing)} machine{'s' if len(failing) != 1 else ''} the environment "
+            "was planned for cannot run the lock:",
+            file=sys.stderr,
+        )
+        for item in failing:
+            problems = "; ".join(f.message for f in item.check.errors)
+            print(f"  - {item.machine} ({item.check.platform}): {problems}", file=sys.stderr)
+    print(f"  hint: run `{_lock_command(env_file)}` to update it", file=sys.stderr)
+    if failing:
+        print(
+            f"  hint: re-plan for the machines first: conda torch-env write{_file_flag(env_file)}",
+            file=sys.stderr,
+        )
     return LockOutOfDate.exit_code
+
+
+def _file_flag(env_file: str) -> str:
+    from pathlib import Path
+
+    return "" if Path(env_file) == Path("environment.yml") else f" -f {env_file}"
+
+
+def _lock_command(env_file: str) -> str:
+    return f"conda torch-env lock{_file_flag(env_file)}"

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import argparse
 
     from conda_torch_plugin.plan import Plan
+    from conda_torch_plugin.plan.fleet import FleetPlan
 
 HELP = "choose the PyTorch release, CUDA build and channels for this machine, and explain why"
 EPILOG = """\
@@ -24,6 +25,9 @@ examples:
   conda torch-env plan --platform linux-64 --platform win-64 --platform osx-arm64
                                                     one plan, the right variant per platform
   conda torch-env plan --json                       the plan as one JSON object
+  conda torch-env plan --machine machines/          one environment for every machine whose
+                                                    profile is in machines/ (detect --save,
+                                                    or nvidia-smi's CSV / XML)
 
 Candidates are what the channels hold (their repodata, cached like lock's;
 --offline: the cache, else the snapshot bundled with this version).
@@ -47,12 +51,36 @@ def execute(args: argparse.Namespace) -> int:
     from conda_torch_plugin.cli._options import plan_from_args
     from conda_torch_plugin.cli.render import print_json
 
+    if args.machines:
+        from conda_torch_plugin.cli._options import fleet_from_args
+
+        fleet = fleet_from_args(args, own_plans=args.json)
+        if args.json:
+            print_json(fleet.to_dict())
+        else:
+            print(render_plan(fleet.plan))
+            print()
+            print(render_verdicts(fleet))
+        return 0
     plan, _, _ = plan_from_args(args)
     if args.json:
         print_json(plan.to_dict())
     else:
         print(render_plan(plan))
     return 0
+
+
+def render_verdicts(fleet: FleetPlan) -> str:
+    """One line per machine: whether the plan runs there and how."""
+    lines = [f"Machines ({len(fleet.verdicts)}):"]
+    width = max((len(v.machine) for v in fleet.verdicts), default=0)
+    for verdict in fleet.verdicts:
+        mark = "ok" if verdict.status == "runs" else verdict.status
+        lines.append(
+            f"  {verdict.machine.ljust(width)}  {(verdict.platform or '?').ljust(9)}  "
+            f"{mark}: {verdict.summary}"
+        )
+    return "\n".join(lines)
 
 
 def render_plan(plan: Plan) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ from conda_torch_plugin.sources import BASE_CHANNELS, source
 if TYPE_CHECKING:
     import argparse
 
+    from conda_torch_plugin.cli._options import Planned
     from conda_torch_plugin.envfile import WriteResult
     from conda_torch_plugin.plan import Plan
 
@@ -28,6 +31,14 @@ examples:
       a two-platform file for CUDA 12.4 machines (conda-lock selectors pick the lines)
   conda torch-env write --source conda-forge --cuda 13.0
       the newest PyTorch from conda-forge, CUDA 13.0 build
+  conda torch-env write -f gpu.yml --machine machines/
+      one environment every machine profiled in machines/ can run (gpu.yml,
+      gpu.virtual-packages.yml; lock it into gpu.conda-lock.yml)
+
+The file records what it was planned for (platforms, machines, CUDA build, source)
+in a header comment; a later `write` without --platform/--cuda/--cpu/--gpu-arch/
+--driver/--machine/--source re-plans for the same targets on any machine, and
+changing them prints what changes.
 
 An existing file keeps its comments, order and other packages: only the torch
 packages (python, pytorch, torchvision, torchaudio, pytorch-cuda, cpuonly,
@@ -44,7 +55,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_FILE,
         metavar="FILE",
         help=f"the environment file to write or update (default: ./{DEFAULT_FILE}); "
-        "virtual-packages.yml goes beside it",
+        "virtual-packages.yml goes beside it (STEM.virtual-packages.yml for STEM.yml)",
     )
     parser.add_argument(
         "-n", "--name", help="the environment's name: (default: keep the file's, or 'torch')"
@@ -58,18 +69,30 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    from conda_torch_plugin.cli._options import plan_from_args
+    from conda_torch_plugin.cli._options import plan_for_file
     from conda_torch_plugin.cli.render import print_json
     from conda_torch_plugin.envfile import write_environment
 
-    plan, _, _ = plan_from_args(args)
     path = Path(args.file)
+    planned = plan_for_file(args, path)
+    plan = planned.plan
+    old_text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
     result = write_environment(
-        plan, path, name=args.name, command=write_command(args), dry_run=args.dry_run
+        plan,
+        path,
+        name=args.name,
+        command=write_command(args),
+        dry_run=args.dry_run,
+        targets=planned.targets,
     )
+    changes = target_changes(planned, old_text, result.environment_yml, path)
     if args.json:
         print_json(
             {
+                "targets": json.loads(planned.targets.to_json()),
+                "targets_kept": planned.kept,
+                "target_changes": changes,
+                "machines": [v.to_dict() for v in planned.fleet.verdicts] if planned.fleet else [],
                 "environment_file": str(result.environment_file.absolute()),
                 "virtual_packages_file": str(result.virtual_packages_file.absolute()),
                 "written": result.written,
@@ -83,11 +106,40 @@ def execute(args: argparse.Namespace) -> int:
         return 0
     for warning in (*plan.warnings, *result.warnings):
         print(f"warning: {warning}", file=sys.stderr)
+    for line in changes:
+        print(line, file=sys.stderr)
     if args.dry_run:
         print(render_dry_run(result), end="")
     else:
         print(render_text(plan, result))
     return 0
+
+
+def target_changes(planned: Planned, old_text: str | None, new_text: str, path: Path) -> list[str]:
+    """Lines saying how a rewrite changes what the file was planned for (empty: it does not).
+
+    Kept targets say so in one line; changed ones (only ever by explicit flags) name each
+    change and the torch lines that go and come, so a CUDA file never silently becomes a
+    CPU file and no platform is dropped without a word.
+    """
+    from conda_torch_plugin.envfile import spec_changes
+
+    recorded = planned.recorded
+    if recorded is None:
+        return []
+    if planned.kept:
+        how = "inferred from the file" if recorded.inferred else "recorded in it"
+        return [
+            f"note: re-planned {path} for its targets ({how}): "
+            f"{', '.join(recorded.platforms)}, {planned.targets.build}; "
+            "pass --platform/--cuda/--cpu/--machine to change them"
+        ]
+    changes = recorded.changes_to(planned.targets)
+    if not changes:
+        return []
+    lines = [f"warning: {path} changes what it is planned for: {'; '.join(changes)}"]
+    lines += [f"  {line}" for line in spec_changes(old_text, new_text)]
+    return lines
 
 
 def write_command(args: argparse.Namespace) -> str:
@@ -102,6 +154,10 @@ def write_command(args: argparse.Namespace) -> str:
         parts += ["-f", file_name]
     if args.name:
         parts += ["-n", args.name]
+    folder = Path(args.file).absolute().parent
+    for machine in args.machines:
+        relative = os.path.relpath(Path(machine).absolute(), folder).replace(os.sep, "/")
+        parts += ["--machine", relative]
     for platform in args.platforms or ():
         parts += ["--platform", platform]
     if args.source not in (None, "auto"):

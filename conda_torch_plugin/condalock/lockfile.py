@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conda_torch_plugin.condalock import lock_command_for
 from conda_torch_plugin.condalock._yaml_reader import fast_load
 from conda_torch_plugin.condalock._yaml_writer import emit_yaml
 from conda_torch_plugin.errors import LockError
@@ -247,7 +248,7 @@ def read_lockfile(path: Path) -> LockFile:
         path,
         limits=LOCK_FILE,
         error=LockError,
-        missing_hints=["create it with `conda torch-env lock`"],
+        missing_hints=[f"create it with `{lock_command_for(path)}`"],
     )
     data = _load(path, text)
     return _LockReader(path, text).lock(data)
@@ -311,14 +312,18 @@ class _LockReader:
         if not isinstance(version, str):
             raise self.fail(
                 f"`version` must be a number, not a {_kind(version)}",
-                hints=["is this a conda-lock.yml file? regenerate it with `conda torch-env lock`"],
+                hints=[
+                    "is this a conda-lock.yml file? regenerate it with "
+                    f"`{lock_command_for(self.path)}`"
+                ],
             )
         if version not in {str(v) for v in SUPPORTED_VERSIONS}:
             raise self.fail(
                 f"unknown lock file version {version}",
                 hints=[
                     f"this tool reads version {', '.join(map(str, SUPPORTED_VERSIONS))} "
-                    "(conda-lock's unified format); regenerate it with `conda torch-env lock`"
+                    "(conda-lock's unified format); regenerate it with "
+                    f"`{lock_command_for(self.path)}`"
                 ],
             )
         metadata = self.mapping(data, "metadata", "the lock file")
@@ -374,7 +379,7 @@ class _LockReader:
                 raise self.fail(
                     f"package {label} has no {prefix}{key}",
                     index,
-                    hints=["regenerate the lock file with `conda torch-env lock`"],
+                    hints=[f"regenerate the lock file with `{lock_command_for(self.path)}`"],
                 )
             return value
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from conda_torch_plugin.atomic import atomic_write_text
+from conda_torch_plugin.condalock import virtual_packages_for_env
 from conda_torch_plugin.envfile._yaml_edit import (
     block_sequence,
     load_round_trip,
@@ -34,6 +35,7 @@ from conda_torch_plugin.envfile._yaml_edit import (
     safe_yaml,
     yaml_scalar,
 )
+from conda_torch_plugin.envfile.targets import set_targets_line
 from conda_torch_plugin.errors import EnvFileError
 from conda_torch_plugin.inputs import (
     ENVIRONMENT_FILE,
@@ -46,6 +48,7 @@ from conda_torch_plugin.sources import BASE_CHANNELS, managed_channels
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from conda_torch_plugin.envfile.targets import Targets
     from conda_torch_plugin.plan import Plan
 
 DEFAULT_NAME = "torch"
@@ -371,6 +374,7 @@ def write_environment(
     name: str | None = None,
     command: str,
     dry_run: bool = False,
+    targets: Targets | None = None,
 ) -> WriteResult:
     """Render environment.yml at ``path`` and virtual-packages.yml beside it, and write both.
 
@@ -379,7 +383,7 @@ def write_environment(
     leaves both files as they were. With ``dry_run`` nothing is written.
     """
     env_path = Path(path)
-    vp_path = env_path.parent / VIRTUAL_PACKAGES_FILENAME
+    vp_path = virtual_packages_for_env(env_path)
     if env_path.is_dir():
         raise EnvFileError(
             f"{env_path} is a folder", hints=[f"pass the file: -f {env_path / 'environment.yml'}"]
@@ -394,6 +398,8 @@ def write_environment(
     env_text = render_environment(
         plan, name=name, existing=old_env, command=command, source=str(env_path)
     )
+    if targets is not None:
+        env_text = set_targets_line(env_text, targets)
     warnings = tuple(_pip_torch_warnings(old_env))
     vp_text = render_virtual_packages(plan, command=command)
     if crlf:
@@ -420,6 +426,31 @@ def write_environment(
         updated=bool(old_env and old_env.strip()),
         warnings=warnings,
     )
+
+
+def torch_lines(text: str | None) -> list[str]:
+    """The torch-family lines of an environment file's ``dependencies:``, as written
+    (with their selector comments): what a re-plan replaces."""
+    lines: list[str] = []
+    inside = False
+    for line in (text or "").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line.startswith((" ", "-")):
+            inside = line.split("#")[0].strip() == "dependencies:"
+            continue
+        item = line.strip()
+        if inside and item.startswith("- ") and _is_managed(item[2:].strip().strip("'\"")):
+            lines.append(item[2:].strip())
+    return lines
+
+
+def spec_changes(old_text: str | None, new_text: str) -> list[str]:
+    """``- old`` and ``+ new`` for each torch-family line a rewrite removes or adds."""
+    old, new = torch_lines(old_text), torch_lines(new_text)
+    return [f"- {line}" for line in old if line not in new] + [
+        f"+ {line}" for line in new if line not in old
+    ]
 
 
 def _read(path: Path, limits: InputLimits) -> tuple[str | None, bool]:

@@ -35,7 +35,13 @@ from conda_torch_plugin.install._fetch import (
     rewrite_lock,
     rewrite_url,
 )
-from conda_torch_plugin.install._lock_check import LockRemedies, MachineCheck, check_machine
+from conda_torch_plugin.install._lock_check import (
+    FleetCheck,
+    LockRemedies,
+    MachineCheck,
+    check_fleet,
+    check_machine,
+)
 from conda_torch_plugin.install._workflow import (
     CACHE_VARIABLE,
     default_cache_dir,
@@ -62,6 +68,8 @@ __all__ = [
     "MachineCheck",
     "PlannedPackage",
     "channel_name",
+    "FleetCheck",
+    "check_fleet",
     "check_machine",
     "default_cache_dir",
     "fetch_and_verify",

@@ -16,12 +16,17 @@ from typing import TYPE_CHECKING
 from conda_torch_plugin.errors import IncompatibleMachine
 from conda_torch_plugin.findings import Finding
 from conda_torch_plugin.flavour import TORCH_NAMES, UNKNOWN, Flavour, lock_flavour
-from conda_torch_plugin.machine.check import machine_findings
+from conda_torch_plugin.machine.check import (
+    glibc_findings,
+    machine_findings,
+    with_driver_cuda,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
+    from conda_torch_plugin.findings import Severity
     from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.recipes import Recipes
 
@@ -68,16 +73,30 @@ class MachineCheck:
 
 
 def check_machine(
-    lock: LockFile, platform: str, detection: Machine, recipes: Recipes | None
+    lock: LockFile,
+    platform: str,
+    detection: Machine,
+    recipes: Recipes | None,
+    *,
+    no_driver: Severity = "error",
+    glibc: str | None = None,
+    env_file: str | None = None,
 ) -> MachineCheck:
-    """Can this machine (``detection``) run the lock's ``platform``? Pure; never raises."""
+    """Can this machine (``detection``) run the lock's ``platform``? Pure; never raises.
+
+    ``no_driver``: how bad a CUDA build on a machine without an NVIDIA driver is (an
+    error, unless the lock was planned for such a machine too); ``glibc``: the
+    ``__glibc`` the lock was solved for, checked against the machine's where known;
+    ``env_file``: the environment file the fixes name (``-f``), when not environment.yml.
+    """
+    remedies = LockRemedies(env_file)
     packages = lock.packages_for(platform)
     if not packages:
         finding = Finding(
             "error",
             f"the lock holds no packages for {platform} (it holds: "
             f"{', '.join(lock.platforms) or 'none'})",
-            f"lock this platform too: conda torch-env lock --platform {platform}",
+            f"lock this platform too: {remedies.lock} --platform {platform}",
             check="platform",
             code="platform-not-locked",
         )
@@ -92,9 +111,10 @@ def check_machine(
             platform,
             detection,
             recipes,
-            remedies=LockRemedies(),
-            no_driver="error",
+            remedies=remedies,
+            no_driver=no_driver,
         )
+        findings += glibc_findings(glibc, detection)
     elif torch is None:
         findings = [
             Finding("info", "the lock holds no PyTorch package", check="pytorch", code="no-pytorch")
@@ -113,25 +133,29 @@ def check_machine(
 
 
 class LockRemedies:
-    """Install's way out: re-plan and re-lock for this machine (the lock is the input)."""
+    """Install's way out: re-plan and re-lock for this machine (the lock is the input).
+
+    ``env_file``: the environment file, named with ``-f`` in every command when it is
+    not environment.yml (its lock and virtual packages are named after it).
+    """
+
+    def __init__(self, env_file: str | None = None) -> None:
+        flag = f" -f {env_file}" if env_file and env_file != "environment.yml" else ""
+        self.write = f"conda torch-env write{flag}"
+        self.lock = f"conda torch-env lock{flag}"
 
     def cuda_build(self) -> str:
-        return "conda torch-env write && conda torch-env lock"
+        return f"{self.write} && {self.lock}"
 
     def cpu_build(self) -> str:
-        return "conda torch-env write --cpu && conda torch-env lock"
+        return f"{self.write} --cpu && {self.lock}"
 
     def for_driver(self, driver_cuda: str) -> str:
-        return (
-            f"re-plan for this driver: conda torch-env write --cuda {driver_cuda} && "
-            "conda torch-env lock"
-        )
+        return f"re-plan for this driver: {self.write} --cuda {driver_cuda} && {self.lock}"
 
     def for_gpu(self, cc: str, *, conda_forge: bool) -> str:
         source = " --source conda-forge" if conda_forge else ""
-        return (
-            f"re-plan for it: conda torch-env write --gpu-arch {cc}{source} && conda torch-env lock"
-        )
+        return f"re-plan for it: {self.write} --gpu-arch {cc}{source} && {self.lock}"
 
     def runtime_check(self) -> str | None:
         return None  # nothing is installed yet to run
@@ -147,3 +171,44 @@ def _with_detail(finding: Finding) -> str:
     if not finding.detail:
         return finding.message
     return f"{finding.message} ({'; '.join(finding.detail.splitlines())})"
+
+
+@dataclass(frozen=True)
+class FleetCheck:
+    """The lock against every machine an environment file was planned for."""
+
+    machine: str
+    check: MachineCheck
+
+    def to_dict(self) -> dict[str, object]:
+        return {"machine": self.machine, **self.check.to_dict()}
+
+
+def check_fleet(
+    lock: LockFile,
+    machines: Sequence[Machine],
+    recipes: Recipes | None,
+    *,
+    glibc: dict[str, str] | None = None,
+) -> list[FleetCheck]:
+    """``check_machine`` for each machine on its own platform (the same rules as install).
+
+    A machine without an NVIDIA driver is not an error: it runs the CUDA build on the
+    CPU, as the plan said. ``glibc``: the ``__glibc`` assumed per platform.
+    """
+    results = []
+    for machine in machines:
+        if recipes is not None:
+            machine = with_driver_cuda(machine, recipes)
+        platforms = [machine.platform] if machine.platform else list(lock.platforms)
+        for platform in platforms:
+            result = check_machine(
+                lock,
+                platform,
+                machine,
+                recipes,
+                no_driver="info",
+                glibc=(glibc or {}).get(platform),
+            )
+            results.append(FleetCheck(machine.name, result))
+    return results

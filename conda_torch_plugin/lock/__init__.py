@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conda_torch_plugin.condalock import DEFAULT_LOCKFILE
+from conda_torch_plugin.condalock import DEFAULT_LOCKFILE as DEFAULT_LOCKFILE
 from conda_torch_plugin.errors import EnvFileError, LockError, UsageError
 from conda_torch_plugin.lock.model import (
     CheckResult,
@@ -81,16 +81,27 @@ def solver_backend(name: str) -> SolverBackend:
 
 
 def default_lockfile(env_path: str | os.PathLike[str]) -> Path:
-    return Path(env_path).parent / DEFAULT_LOCKFILE
+    """conda-lock.yml beside environment.yml; ``STEM.conda-lock.yml`` beside ``STEM.yml``."""
+    from conda_torch_plugin.condalock import lockfile_for
+
+    return lockfile_for(env_path)
 
 
 def find_virtual_package_spec(env_path: str | os.PathLike[str]) -> Path | None:
-    """virtual-packages.yml (or .yaml) beside the environment file, if there is one."""
-    folder = Path(env_path).parent
-    for name in VIRTUAL_PACKAGE_FILES:
-        if (folder / name).exists():  # a FIFO or folder there is refused when read
-            return folder / name
+    """The environment file's virtual-packages.yml (or .yaml), if there is one:
+    ``virtual-packages.yml`` beside environment.yml, ``STEM.virtual-packages.yml`` beside
+    ``STEM.yml``."""
+    for path in _virtual_package_files(env_path):
+        if path.exists():  # a FIFO or folder there is refused when read
+            return path
     return None
+
+
+def _virtual_package_files(env_path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    from conda_torch_plugin.condalock import virtual_packages_for_env
+
+    yml = virtual_packages_for_env(env_path)
+    return yml, yml.with_name(yml.name[: -len(".yml")] + ".yaml")
 
 
 def read_inputs(
@@ -166,13 +177,14 @@ def regenerate_command(
     words = ["conda", "torch-env", "lock"]
     if env.resolve() != (base / "environment.yml"):
         words += ["-f", relative_posix(env, base)]
-    if lock.name != DEFAULT_LOCKFILE:
+    if lock.name != default_lockfile(env).name:
         words += ["--lockfile", lock.name]
     for platform in platforms or ():
         words += ["--platform", platform]
     if virtual_package_spec is not None:
         vp = Path(virtual_package_spec)
-        if vp.resolve() != env.resolve().parent / vp.name or vp.name not in VIRTUAL_PACKAGE_FILES:
+        defaults = {p.resolve() for p in _virtual_package_files(env)}
+        if vp.resolve() not in defaults:
             words += ["--virtual-package-spec", relative_posix(vp, base)]
     if channel_alias:
         words += ["--channel-alias", strip_credentials(channel_alias)]

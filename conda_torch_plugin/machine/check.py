@@ -19,6 +19,7 @@ build of unknown flavour) is the caller's decision, said in its own terms.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from conda_torch_plugin.compat import (
@@ -28,6 +29,7 @@ from conda_torch_plugin.compat import (
     describe_archs,
     how_runs,
     parse_cc,
+    version_tuple,
 )
 from conda_torch_plugin.findings import Finding, Severity
 from conda_torch_plugin.sources import find
@@ -97,6 +99,42 @@ def machine_findings(
         ]
     findings, jit = _check_driver(flavour, platform, detection, recipes, remedies, no_driver)
     return findings + _check_gpus(flavour, pytorch, platform, detection, recipes, remedies, jit)
+
+
+def with_driver_cuda(machine: Machine, recipes: Recipes) -> Machine:
+    """The machine with its driver's CUDA filled in from the driver version where missing."""
+    if machine.cuda_version or not machine.driver_version or not machine.platform:
+        return machine
+    if machine.platform not in ("linux-64", "linux-aarch64", "win-64"):
+        return machine
+    try:
+        cuda = recipes.max_cuda_for_driver(machine.driver_version, machine.platform)
+    except (LookupError, ValueError):
+        cuda = None
+    if cuda is None:
+        return machine
+    note = f"driver {machine.driver_version} supports CUDA up to {cuda} (NVIDIA's driver table)"
+    return replace(machine, cuda_version=cuda, notes=(*machine.notes, note))
+
+
+def glibc_findings(needed: str | None, machine: Machine) -> list[Finding]:
+    """A build's ``__glibc`` against the machine's C library (Linux, where both are known)."""
+    if not needed or not machine.glibc or not (machine.platform or "").startswith("linux"):
+        return []
+    try:
+        if version_tuple(machine.glibc) >= version_tuple(needed):
+            return []
+    except ValueError:
+        return []
+    return [
+        Finding(
+            "error",
+            f"glibc {machine.glibc} is older than the {needed} this build needs",
+            "upgrade the operating system, or plan an environment for this machine on its own",
+            check="glibc",
+            code="glibc-too-old",
+        )
+    ]
 
 
 def needs_conda_forge(flavour: Flavour | None, archs: Iterable[str], cc: str) -> bool:

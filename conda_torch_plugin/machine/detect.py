@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 PROC_VERSION_PATH = "/proc/driver/nvidia/version"
 OVERRIDE_VARIABLE = "CONDA_OVERRIDE_CUDA"
+ARCH_OVERRIDE_VARIABLE = "CONDA_OVERRIDE_CUDA_ARCH"
 SMI_FIELDS = ("index", "name", "uuid", "compute_cap", "memory.total", "driver_version")
 # nvidia-smi can hang for many seconds when persistence mode is off and a GPU is
 # wedged; a report that says so beats a detect that never returns.
@@ -84,6 +85,8 @@ def detect(
             "(the 'CUDA Version' that nvidia-smi shows) to plan for it"
         )
     glibc, osx = _os_versions()
+    arch = _arch_override(env)
+    host = _hostname()
     if override is None:
         return Machine(
             found.driver_version,
@@ -94,6 +97,8 @@ def detect(
             current_platform(),
             glibc,
             osx,
+            host,
+            arch,
         )
     if cuda_override is not None and OVERRIDE_VARIABLE in env:
         notes.append(
@@ -109,7 +114,31 @@ def detect(
         current_platform(),
         glibc,
         osx,
+        host,
+        arch,
     )
+
+
+def _hostname() -> str | None:
+    import socket
+
+    try:
+        return socket.gethostname() or None
+    except OSError:
+        return None
+
+
+def _arch_override(env: Mapping[str, str]) -> str | None:
+    """``CONDA_OVERRIDE_CUDA_ARCH`` as conda reads it (a compute capability such as 8.6)."""
+    raw = env.get(ARCH_OVERRIDE_VARIABLE)
+    if raw is None or not raw.strip():
+        return None
+    if not re.fullmatch(r"\d+\.\d+", raw.strip()):
+        raise UsageError(
+            f"{ARCH_OVERRIDE_VARIABLE}={raw!r} is not a compute capability like 8.6",
+            hints=[f"set it as MAJOR.MINOR, e.g. {ARCH_OVERRIDE_VARIABLE}=8.6, or unset it"],
+        )
+    return raw.strip()
 
 
 def _os_versions() -> tuple[str | None, str | None]:

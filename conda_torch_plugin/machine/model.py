@@ -11,8 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Literal
 
-# Where the driver facts came from: a probe, an override, or flags that describe the machine.
-MachineSource = Literal["nvml", "nvidia-smi", "proc", "override", "none", "flags"]
+# Where the driver facts came from: a probe, an override, flags that describe the machine,
+# or a profile file (``detect --json``, nvidia-smi's CSV or XML) describing another one.
+MachineSource = Literal["nvml", "nvidia-smi", "proc", "override", "none", "flags", "profile"]
+
+# The version of ``detect --json``'s layout (a machine profile); readers refuse newer ones.
+PROFILE_SCHEMA = 1
 
 
 @dataclass(frozen=True)
@@ -53,11 +57,43 @@ class Machine:
     platform: str | None = None
     glibc: str | None = None
     osx: str | None = None
+    hostname: str | None = None
+    cuda_arch_override: str | None = None  # CONDA_OVERRIDE_CUDA_ARCH
+
+    @property
+    def name(self) -> str:
+        """How reasons and verdicts call this machine."""
+        return self.hostname or "this machine"
+
+    @property
+    def cuda_arch(self) -> str | None:
+        """CEP 46's ``__cuda_arch``: the lowest compute capability across the GPUs.
+
+        None without ``__cuda`` (no driver CUDA version); ``CONDA_OVERRIDE_CUDA_ARCH`` wins.
+        """
+        if self.cuda_version is None:
+            return None
+        if self.cuda_arch_override:
+            return self.cuda_arch_override
+        known = [g.compute_capability for g in self.gpus if g.compute_capability]
+        return min(known, key=_cc_key) if known else None
+
+    @property
+    def has_nvidia(self) -> bool:
+        """An NVIDIA driver or GPU is known here (a login node or CI runner has neither)."""
+        return bool(self.driver_version or self.cuda_version or self.gpus)
 
     def to_dict(self) -> dict[str, object]:
+        """The machine profile: what ``detect --json`` prints and ``--machine`` reads."""
         return {
+            "schema": PROFILE_SCHEMA,
+            "hostname": self.hostname,
+            "platform": self.platform,
+            "glibc": self.glibc,
+            "osx": self.osx,
             "driver_version": self.driver_version,
             "cuda_version": self.cuda_version,
+            "cuda_arch": self.cuda_arch,
             "source": self.source,
             "gpus": [gpu.to_dict() for gpu in self.gpus],
             "notes": list(self.notes),
@@ -66,6 +102,13 @@ class Machine:
     def without_gpus(self) -> Machine:
         """The same computer seen without its NVIDIA driver and GPUs (a CPU-only plan)."""
         return replace(self, driver_version=None, cuda_version=None, gpus=())
+
+
+def _cc_key(cc: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(p) for p in cc.split("."))
+    except ValueError:
+        return (1 << 30,)
 
 
 def gpus_from_capabilities(capabilities: tuple[str, ...]) -> tuple[Gpu, ...]:

@@ -44,7 +44,11 @@ def uuid(index: int) -> str:
 def test_one_gpu(fake_nvml_env: Callable[..., dict[str, str]], tmp_path: Path) -> None:
     # From an unrelated folder: the subprocess must find the package on its own.
     report = detect_json(fake_nvml_env(), cwd=tmp_path)
+    host = {k: report.pop(k) for k in ("hostname", "platform", "glibc", "osx")}
+    assert host["platform"] == "linux-64"
     assert report == {
+        "schema": 1,
+        "cuda_arch": "9.0",
         "driver_version": "550.54.15",
         "cuda_version": "12.4",
         "source": "nvml",

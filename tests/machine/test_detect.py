@@ -510,8 +510,14 @@ def test_nothing_found(tmp_path: Path) -> None:
         nvml_library=no_nvml(tmp_path),
     )
     assert found.to_dict() == {
+        "schema": 1,
+        "hostname": found.hostname,
+        "platform": found.platform,
+        "glibc": found.glibc,
+        "osx": found.osx,
         "driver_version": None,
         "cuda_version": None,
+        "cuda_arch": None,
         "source": "none",
         "gpus": [],
         "notes": list(found.notes),
