@@ -49,5 +49,15 @@ def environment_for_lockfile(lockfile: str | os.PathLike[str]) -> Path:
 
 def lock_command_for(lockfile: str | os.PathLike[str]) -> str:
     """The command that remakes ``lockfile``, with the ``-f`` its environment file needs."""
-    env = environment_for_lockfile(lockfile)
-    return "conda torch-env lock" + ("" if env.name == ENVIRONMENT_FILENAME else f" -f {env.name}")
+    return lock_command_for_source(environment_for_lockfile(lockfile).name)
+
+
+def lock_command_for_source(source: str | None) -> str:
+    """The lock command for the environment file ``source`` names (a lock's ``sources``);
+    ``-f`` is left out for the default environment.yml, which it finds by itself."""
+    import shlex
+
+    name = Path(source).name if source else ENVIRONMENT_FILENAME
+    return "conda torch-env lock" + (
+        "" if name == ENVIRONMENT_FILENAME else f" -f {shlex.quote(name)}"
+    )

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from conda_torch_plugin.condalock import lock_command_for
+from conda_torch_plugin.condalock import lock_command_for, lock_command_for_source
 from conda_torch_plugin.condalock._yaml_reader import fast_load
 from conda_torch_plugin.condalock._yaml_writer import emit_yaml
 from conda_torch_plugin.errors import LockError
@@ -57,6 +57,11 @@ class LockFile:
     content_hash: dict[str, str]  # per platform
     sources: tuple[str, ...]  # ("environment.yml",)
     packages: tuple[LockedPackage, ...]
+
+    @property
+    def relock_command(self) -> str:
+        """The command that remakes this lock, with the ``-f`` its environment file needs."""
+        return lock_command_for_source(self.sources[0] if self.sources else None)
 
     def packages_for(self, platform: str) -> tuple[LockedPackage, ...]:
         return tuple(p for p in self.packages if p.platform == platform)
@@ -284,6 +289,12 @@ class _LockReader:
         self.path = path
         self.text = text
 
+    def relock_hints(self) -> tuple[str, ...]:
+        return (
+            "the lock file was edited by hand or is damaged: regenerate it with "
+            f"`{lock_command_for(self.path)}` and review where the changed file came from",
+        )
+
     def fail(
         self, message: str, package_index: int | None = None, hints: Iterable[str] = ()
     ) -> LockError:
@@ -349,7 +360,7 @@ class _LockReader:
                     f"package {pkg.name} is locked for {_quote(pkg.platform)}, which is not "
                     f"in metadata.platforms ({', '.join(platforms) or 'none'})",
                     index,
-                    hints=_RELOCK,
+                    hints=self.relock_hints(),
                 )
         return LockFile(
             platforms=tuple(platforms),
@@ -373,7 +384,7 @@ class _LockReader:
                 raise self.fail(
                     f"package {label}: {prefix}{key} must be a string, not a {_kind(value)}",
                     index,
-                    hints=_RELOCK,
+                    hints=self.relock_hints(),
                 )
             if not value:
                 raise self.fail(
@@ -420,7 +431,7 @@ class _LockReader:
         )
         problem = package_problem(pkg)
         if problem:
-            raise self.fail(f"package {label}: {problem}", index, hints=_RELOCK)
+            raise self.fail(f"package {label}: {problem}", index, hints=self.relock_hints())
         return pkg
 
     def mapping(self, data: Mapping[str, Any], key: str, where: str) -> dict[str, Any]:
@@ -440,12 +451,6 @@ class _LockReader:
         if not all(isinstance(v, str) for v in values):
             raise self.fail(f"{where}.{key} must be a list of strings")
         return list(values)
-
-
-_RELOCK = (
-    "the lock file was edited by hand or is damaged: regenerate it with `conda torch-env lock` "
-    "and review where the changed file came from",
-)
 
 
 def _kind(value: object) -> str:

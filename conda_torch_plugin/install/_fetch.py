@@ -60,6 +60,7 @@ if TYPE_CHECKING:
     from conda_torch_plugin.condalock.lockfile import LockFile
     from conda_torch_plugin.install.model import InstallPlan, InstallProgress, PlannedPackage
 
+DEFAULT_RELOCK = "conda torch-env lock"
 DOWNLOAD_WORKERS = 6
 _CHUNK = 1 << 20
 
@@ -127,7 +128,7 @@ def local_path(url: str) -> Path | None:
     return None
 
 
-def _cache_archive(cache: Path, pkg: PlannedPackage) -> Path:
+def _cache_archive(cache: Path, pkg: PlannedPackage, relock: str = DEFAULT_RELOCK) -> Path:
     """``PKGS/<file name>`` (conda's layout), refused unless it stays in that folder.
 
     The lock reader validates the file name; this check holds for a lock built any
@@ -138,7 +139,7 @@ def _cache_archive(cache: Path, pkg: PlannedPackage) -> Path:
         raise InstallError(
             f"{_label(pkg)}: its file name would place it outside the package "
             f"cache {cache}; nothing was fetched",
-            hints=["the lock file is damaged or crafted: regenerate it with conda torch-env lock"],
+            hints=[f"the lock file is damaged or crafted: regenerate it with {relock}"],
         )
     return path
 
@@ -158,14 +159,17 @@ def _inside(path: Path, folder: Path, *, depth: int = 1) -> bool:
 
 
 def with_sizes(
-    planned: list[PlannedPackage], cache: Path, network: NetworkSettings | None = None
+    planned: list[PlannedPackage],
+    cache: Path,
+    network: NetworkSettings | None = None,
+    relock: str = DEFAULT_RELOCK,
 ) -> list[PlannedPackage]:
     """Sizes from the archives on disk, else from a HEAD request (in parallel; none offline)."""
     result: list[PlannedPackage | None] = [None] * len(planned)
     remote: list[int] = []
     for i, pkg in enumerate(planned):
         path = local_path(pkg.url)
-        cached = _cache_archive(cache, pkg)
+        cached = _cache_archive(cache, pkg, relock)
         if path is not None:
             size = path.stat().st_size if path.is_file() else None
             result[i] = replace(pkg, size=size, cached=True)
@@ -228,7 +232,7 @@ def fetch_and_verify(
 
     def one(pkg: PlannedPackage) -> _Fetched:
         try:
-            fetched = _fetch_one(cache, pkg, opener, early=extract)
+            fetched = _fetch_one(cache, pkg, opener, early=extract, relock=plan.relock)
         except _Incomplete as error:
             return _Fetched(pkg, failure=f"incomplete download ({error})")
         except (OSError, ValueError, http.client.HTTPException, _Retryable) as error:
@@ -258,7 +262,7 @@ def fetch_and_verify(
             f"{count} package{'s' if count > 1 else ''} did not match the lock; nothing was "
             "installed: " + redact_credentials("; ".join(mismatches)),
             hints=[
-                "if the channel rebuilt the package, re-lock (conda torch-env lock); "
+                f"if the channel rebuilt the package, re-lock ({plan.relock}); "
                 "otherwise the download or the mirror is corrupt: try again or use another mirror"
             ],
         )
@@ -271,7 +275,7 @@ def _refuse_missing_offline(plan: InstallPlan, cache: Path) -> None:
     missing = [
         p
         for p in plan.packages
-        if local_path(p.url) is None and not _cache_archive(cache, p).is_file()
+        if local_path(p.url) is None and not _cache_archive(cache, p, plan.relock).is_file()
     ]
     if not missing:
         return
@@ -320,14 +324,19 @@ def _fetch_failure(failures: Sequence[_Fetched]) -> InstallError:
 
 
 def _fetch_one(
-    cache: Path, pkg: PlannedPackage, opener: Opener, *, early: bool = False
+    cache: Path,
+    pkg: PlannedPackage,
+    opener: Opener,
+    *,
+    early: bool = False,
+    relock: str = DEFAULT_RELOCK,
 ) -> _Fetched:
     path = local_path(pkg.url)
     if path is not None:
         if not path.is_file():
             return _Fetched(pkg, failure=f"no such file: {path}")
         return _verify(path, pkg, delete_on_mismatch=None)
-    target = _cache_archive(cache, pkg)
+    target = _cache_archive(cache, pkg, relock)
     if target.is_file():
         cached = _verify(target, pkg, delete_on_mismatch=cache)
         if cached.path is not None:

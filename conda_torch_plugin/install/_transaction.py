@@ -363,7 +363,7 @@ def _fix_meta_urls(staging: Path, plan: InstallPlan) -> None:
             raise InstallError(
                 f"package {pkg.name!r} {pkg.version!r} {pkg.build!r}: its conda-meta record "
                 f"would be written outside {plan.prefix / 'conda-meta'}; nothing was installed",
-                hints=["the lock file is damaged or crafted: regenerate it (conda torch-env lock)"],
+                hints=[f"the lock file is damaged or crafted: regenerate it ({plan.relock})"],
             )
         if not path.is_file():
             continue

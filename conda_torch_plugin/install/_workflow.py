@@ -120,7 +120,7 @@ def prepare_install(
         raise InstallError(
             f"the lock holds no packages for {platform} (it holds: "
             f"{', '.join(lock.platforms) or 'none'})",
-            hints=[f"lock this platform too: conda torch-env lock --platform {platform}"],
+            hints=[f"lock this platform too: {lock.relock_command} --platform {platform}"],
         )
     prefix = Path(prefix).expanduser().absolute()
     mode = prefix_mode(prefix)
@@ -142,9 +142,11 @@ def prepare_install(
         )
     changes = changes_between(installed_packages(prefix) if mode == "update" else {}, planned)
     changes += _pip_changes(packages, platform, prefix, mode)
-    plan = InstallPlan(platform, prefix, mode, cache, (), changes, pkgs_dir, network)
+    plan = InstallPlan(
+        platform, prefix, mode, cache, (), changes, pkgs_dir, network, lock.relock_command
+    )
     if changes:  # sizes only for a change
-        planned = with_sizes(planned, plan.package_cache, network)
+        planned = with_sizes(planned, plan.package_cache, network, plan.relock)
     planned.sort(key=lambda p: p.name)
     return replace(plan, packages=tuple(planned))
 

@@ -84,6 +84,7 @@ class InstallPlan:
     # conda's package cache (its first writable pkgs_dirs) inside conda; None: CACHE/pkgs.
     pkgs_dir: Path | None = None
     network: NetworkSettings | None = None  # None: the environment's (network.from_environ)
+    relock: str = "conda torch-env lock"  # the command that remakes this lock (with its -f)
 
     @property
     def package_cache(self) -> Path:

@@ -431,3 +431,32 @@ def test_a_lock_cannot_point_the_staleness_check_outside_its_folder(run, cuda_lo
     result = run("-p", str(tmp_path / "env"), "--lockfile", str(lockfile), "--dry-run")
     assert result.returncode == 0, result.stderr
     assert "out of date" not in result.stderr
+
+
+def test_every_relock_hint_names_the_environment_file(run, package_channels, tmp_path):
+    """A lock made from gpu.yml is remade with `-f gpu.yml`: the hints say so."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    env_file = folder / "gpu.yml"
+    assert main(["write", "-f", str(env_file), "--platform", "linux-64", "--cuda", "12.4",
+                 "--gpu-arch", "8.6"]) == 0  # fmt: skip
+    assert main(["lock", "-f", str(env_file), "--channel-alias", package_channels.as_uri()]) == 0
+    lockfile = folder / "gpu.conda-lock.yml"
+    # A platform the lock does not hold.
+    missing = run("-p", str(tmp_path / "env"), "--lockfile", str(lockfile), "--dry-run",
+                  "--platform", "win-64")  # fmt: skip
+    assert missing.returncode == 1
+    assert "conda torch-env lock -f gpu.yml --platform win-64" in missing.stderr
+    # A package whose archive no longer matches the lock.
+    lock = read_lockfile(lockfile)
+    cublas = next(p for p in lock.packages if p.name == "libcublas")
+    edited = lockfile.read_text().replace(cublas.sha256, "f" * 64)
+    lockfile.write_text(edited)
+    mismatch = run("-p", str(tmp_path / "env"), "--lockfile", str(lockfile), "--yes")
+    assert mismatch.returncode == 1
+    assert "re-lock (conda torch-env lock -f gpu.yml)" in mismatch.stderr
+    # A damaged lock.
+    lockfile.write_text(edited.replace(f"sha256: {'f' * 64}", "sha256: nothex"))
+    damaged = run("-p", str(tmp_path / "env"), "--lockfile", str(lockfile), "--dry-run")
+    assert damaged.returncode == 1
+    assert "conda torch-env lock -f gpu.yml" in damaged.stderr
