@@ -142,7 +142,6 @@ def plan_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Machin
     """
     from conda_torch_plugin.compat import current_platform
     from conda_torch_plugin.machine.model import with_flags
-    from conda_torch_plugin.plan import PlanRequest
 
     check_version_xy(args.cuda, "--cuda")
     check_version_xy(args.python, "--python")
@@ -168,21 +167,12 @@ def plan_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, Machin
         driver=args.driver,
         gpu_archs=tuple(args.gpu_arch),
     )
-    request = PlanRequest(
-        platforms=platforms,
-        cpu=args.cpu,
-        pytorch=args.pytorch,
-        python=args.python,
-        source=args.source or _default_source(args),
-        base_channel=args.base_channel,
-    )
-    return request, machine
+    return _plan_request(args, platforms), machine
 
 
 def fleet_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, list[Machine]]:
     """The request and the machines of ``--machine``; platforms default to the machines'."""
     from conda_torch_plugin.machine.profiles import read_machines
-    from conda_torch_plugin.plan import PlanRequest
     from conda_torch_plugin.plan.fleet import fleet_platforms
 
     for flag, value in (
@@ -198,7 +188,14 @@ def fleet_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, list[
     check_version_xy(args.python, "--python")
     machines = read_machines(args.machines)
     platforms = tuple(args.platforms or ()) or fleet_platforms(machines)
-    request = PlanRequest(
+    return _plan_request(args, platforms), machines
+
+
+def _plan_request(args: argparse.Namespace, platforms: tuple[str, ...]) -> PlanRequest:
+    """The flags every plan takes, for the target ``platforms``."""
+    from conda_torch_plugin.plan import PlanRequest
+
+    return PlanRequest(
         platforms=platforms,
         cpu=args.cpu,
         pytorch=args.pytorch,
@@ -206,7 +203,6 @@ def fleet_inputs_from_args(args: argparse.Namespace) -> tuple[PlanRequest, list[
         source=args.source or _default_source(args),
         base_channel=args.base_channel,
     )
-    return request, machines
 
 
 def fleet_from_args(args: argparse.Namespace, *, own_plans: bool) -> FleetPlan:

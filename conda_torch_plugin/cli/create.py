@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from conda_torch_plugin.condalock.lockfile import LockFile
     from conda_torch_plugin.findings import Severity
-    from conda_torch_plugin.install import MachineCheck
+    from conda_torch_plugin.install import InstallPlan, MachineCheck
     from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.plan import PlanRequest
     from conda_torch_plugin.recipes import Recipes
@@ -168,19 +168,17 @@ def execute(args: argparse.Namespace) -> int:
     for line in target_changes(planned, old_text, rendered.environment_yml, env_path):
         print(line, file=sys.stderr)
 
-    previewed = None
-    if args.dry_run or not args.yes:
-        progress.step("Solving (preview, nothing is written)")
-        shown = preview(plan, env_path, **files)
-        lock_model = shown.lock
+    def checked_install(lock_model: LockFile, *, note: bool) -> tuple[MachineCheck, InstallPlan]:
+        """The lock against this machine (refusing unless --force), then what installing does."""
         check = _checked(
             check_machine(
                 lock_model, platform, machine, recipes, no_driver=no_driver, env_file=args.file
             ),
             args,
         )
-        note_other_target(args, request, machine, lock_model, platform, recipes)
-        previewed = prepare_install(
+        if note:
+            note_other_target(args, request, machine, lock_model, platform, recipes)
+        return check, prepare_install(
             lock_model,
             platform,
             target.prefix,
@@ -189,6 +187,13 @@ def execute(args: argparse.Namespace) -> int:
             pkgs_dir=pkgs_dir,
             network=network,
         )
+
+    previewed = None
+    if args.dry_run or not args.yes:
+        progress.step("Solving (preview, nothing is written)")
+        shown = preview(plan, env_path, **files)
+        lock_model = shown.lock
+        check, previewed = checked_install(lock_model, note=True)
         if not args.json:
             print(render_install_plan(previewed, check))
         if args.dry_run:
@@ -219,23 +224,7 @@ def execute(args: argparse.Namespace) -> int:
             progress=progress.step,
             **files,
         )
-        check = _checked(
-            check_machine(
-                lock_model, platform, machine, recipes, no_driver=no_driver, env_file=args.file
-            ),
-            args,
-        )
-        if previewed is None:
-            note_other_target(args, request, machine, lock_model, platform, recipes)
-        install_plan = prepare_install(
-            lock_model,
-            platform,
-            target.prefix,
-            channel_alias=alias,
-            custom_channels=custom,
-            pkgs_dir=pkgs_dir,
-            network=network,
-        )
+        check, install_plan = checked_install(lock_model, note=previewed is None)
         if previewed is None and not args.json:
             print(render_install_plan(install_plan, check))
         install_and_report(
