@@ -40,11 +40,13 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
 
 
 def test_wheel_ships_every_recipe(wheel: zipfile.ZipFile) -> None:
-    shipped = {
-        Path(n).name for n in wheel.namelist() if n.startswith("conda_torch_plugin/recipe_data/")
-    }
-    in_repo = {p.name for p in (ROOT / "recipes").iterdir() if p.is_file()}
+    """Every data file, the bundled channel snapshot in recipes/snapshots/ included."""
+    prefix = "conda_torch_plugin/recipe_data/"
+    shipped = {n[len(prefix) :] for n in wheel.namelist() if n.startswith(prefix)}
+    recipes = ROOT / "recipes"
+    in_repo = {p.relative_to(recipes).as_posix() for p in recipes.rglob("*") if p.is_file()}
     assert in_repo, "recipes/ is empty"
+    assert "snapshots/conda-forge.json" in in_repo
     assert in_repo <= shipped
 
 
