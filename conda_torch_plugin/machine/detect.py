@@ -87,28 +87,18 @@ def detect(
     glibc, osx = _os_versions()
     arch = _arch_override(env)
     host = _hostname()
-    if override is None:
-        return Machine(
-            found.driver_version,
-            found.cuda_version,
-            found.source,
-            found.gpus,
-            tuple(notes),
-            current_platform(),
-            glibc,
-            osx,
-            host,
-            arch,
-        )
-    if cuda_override is not None and OVERRIDE_VARIABLE in env:
-        notes.append(
-            f"--cuda {cuda_override!r} wins over {OVERRIDE_VARIABLE}={env[OVERRIDE_VARIABLE]!r}"
-        )
-    notes.append(_override_note(override, found))
+    source, cuda = found.source, found.cuda_version
+    if override is not None:
+        if cuda_override is not None and OVERRIDE_VARIABLE in env:
+            notes.append(
+                f"--cuda {cuda_override!r} wins over {OVERRIDE_VARIABLE}={env[OVERRIDE_VARIABLE]!r}"
+            )
+        notes.append(_override_note(override, found))
+        source, cuda = "override", override.version
     return Machine(
         found.driver_version,
-        override.version,
-        "override",
+        cuda,
+        source,
         found.gpus,
         tuple(notes),
         current_platform(),
