@@ -272,5 +272,8 @@ def run() -> None:
         status = code if isinstance(code, int) else (0 if code is None else 2)
         if not isinstance(code, int) and code is not None:
             print(code, file=sys.stderr)
+    except KeyboardInterrupt:  # Ctrl-C while the parser is still being built
+        print("Interrupted.", file=sys.stderr)
+        status = 130
     # Skip interpreter teardown: py-rattler may crash there (see execute_in_conda).
     _flush_and_exit(status)

@@ -18,7 +18,8 @@ time changes a prefix.
    (``.NAME.old-PID-XXXX``), the staging folder renamed into place, and the
    old one deleted; if the second rename fails, the first is undone. A journal
    written before the renames lets the next run resolve a kill between them,
-   and SIGINT/SIGTERM wait until both renames are done.
+   and SIGINT/SIGTERM wait until both renames are done and the old environment
+   and the journal are gone (``interrupts.deferred``).
 
 So the prefix is either the complete new environment or exactly as it was: a
 failure before the swap only deletes the staging folder (again if rattler
@@ -45,6 +46,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conda_torch_plugin import interrupts
 from conda_torch_plugin.errors import InstallError
 from conda_torch_plugin.install._journal import (
     backup_path,
@@ -55,7 +57,7 @@ from conda_torch_plugin.install._journal import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from conda_torch_plugin.install.model import InstallPlan, InstallProgress, PlannedPackage
 
@@ -93,7 +95,7 @@ def transaction(
             had_cachedir_tag = (staging / "CACHEDIR.TAG").exists()
         if progress is not None:
             progress.step(f"Linking {len(plan.packages)} packages")
-        asyncio.run(_link(plan, local, staging, progress))
+        interrupts.run(_link(plan, local, staging, progress))
         # rattler tags the prefix as a cache folder (backup tools skip those); conda
         # environments are not caches, so the tag goes unless it was there before.
         if not had_cachedir_tag:
@@ -405,7 +407,7 @@ def _append_history(
 
 def _swap(staging: Path, prefix: Path, mode: str) -> None:
     """Rename the staging folder into place (see ``_journal`` for a kill at any instant)."""
-    with _signals_deferred():
+    with interrupts.deferred():
         if mode == "create":
             # rename(2) replaces an empty folder on POSIX (and fails if it gained files
             # meanwhile); Windows' rename does not replace folders, so the empty one goes first.
@@ -431,8 +433,10 @@ def _swap(staging: Path, prefix: Path, mode: str) -> None:
             if isinstance(error, OSError):
                 raise _rename_error(error, prefix) from error
             raise
-    remove_tree(backup)
-    end_swap(prefix)
+        # The new environment is in place: an interrupt now would only leave the old
+        # one and the journal for the next run to clear, so it waits for that too.
+        shutil.rmtree(backup, ignore_errors=True)
+        end_swap(prefix)
 
 
 def _rename_error(error: OSError, prefix: Path) -> InstallError:
@@ -449,34 +453,3 @@ def _rename_error(error: OSError, prefix: Path) -> InstallError:
         f"could not move the new environment into {prefix}: {error.strerror or error}",
         hints=["the folder was left as it was"],
     )
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM back during the renames; they act right after.
-
-    An interrupt between the two renames would leave no prefix until the next run
-    recovers it; deferring it keeps even this run whole-or-untouched.
-    """
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    wanted = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
-    previous = {
-        sig: signal.signal(sig, lambda signum, _frame: received.append(signum)) for sig in wanted
-    }
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
-        for signum in received:
-            handler = previous[signal.Signals(signum)]
-            if callable(handler):
-                handler(signum, None)
-            elif handler == signal.SIG_DFL:
-                signal.raise_signal(signum)

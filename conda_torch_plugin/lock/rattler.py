@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conda_torch_plugin import interrupts
 from conda_torch_plugin.channels import (
     ChannelSource,
     channel_hints,
@@ -162,10 +163,8 @@ def solve_platforms(
         platform: [_match_spec(s, channel_alias, custom_channels, source) for s in platform_specs]
         for platform, platform_specs in specs.items()
     }
-    import asyncio
-
     if all(c.url == c.public_url for c in channels):
-        return asyncio.run(
+        return interrupts.run(
             _solve_all(
                 tuple(channels), parsed, virtual_packages, progress=progress, network=network
             )
@@ -175,7 +174,7 @@ def solve_platforms(
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="conda-torch-env-repodata-") as cache:
-        return asyncio.run(
+        return interrupts.run(
             _solve_all(
                 tuple(channels),
                 parsed,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from conda_torch_plugin import interrupts
 from conda_torch_plugin.errors import TorchEnvError
 
 if TYPE_CHECKING:
@@ -131,8 +132,6 @@ def query(
     not be recorded in the shared one). Raises ``ChannelUnavailable`` when the channel
     cannot be read.
     """
-    import asyncio
-
     from rattler import Channel, Subdir
     from rattler.exceptions import (
         FetchRepoDataError,
@@ -144,7 +143,7 @@ def query(
     client = gateway or make_gateway(cache_dir, offline=offline, network=network)
     subdirs = [Subdir(p) for p in dict.fromkeys([*platforms, "noarch"])]
     try:
-        result = asyncio.run(
+        result = interrupts.run(
             client.query([Channel(url)], subdirs, [*TORCH_FAMILY, *RUNTIMES], recursive=False)
         )
     except (FetchRepoDataError, GatewayError, InvalidChannelError, IoError) as error:

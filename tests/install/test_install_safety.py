@@ -199,6 +199,55 @@ def test_sigkill_at_random_points_leaves_whole_or_recoverable_and_no_leftovers(
     assert leftovers(prefix) == [], f"seed {seed}, {seen}"
 
 
+@pytest.mark.slow
+def test_ctrl_c_or_sigterm_at_random_points_leaves_a_whole_prefix_and_a_clean_message(
+    locks, env, tmp_path
+):
+    """Unlike SIGKILL, an interrupt is ours to handle: wherever it lands after start-up,
+    the prefix is one whole environment, nothing is left beside it, and stderr has our
+    "Interrupted." without a traceback (asyncio's loop set-up and the old environment's
+    removal were once such places)."""
+    prefix = tmp_path / "env"
+    known = {dists(locks["cuda"]), dists(locks["cpu"])}
+    install(prefix, locks["cuda"], env)
+    started = time.monotonic()
+    install(prefix, locks["cpu"], env)
+    duration = time.monotonic() - started
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    seen: dict[int, int] = {}
+    for run in range(30):
+        lockfile = locks["cuda" if run % 2 == 0 else "cpu"]
+        command = [str(CONSOLE), "install", "-p", str(prefix), "--lockfile", str(lockfile)]
+        process = subprocess.Popen(
+            [*command, "--yes", "-v"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # From its first progress line on, the command is ours: an interrupt earlier, in
+        # the interpreter's start-up and imports, is Python's to report.
+        assert process.stderr is not None
+        first_line = process.stderr.readline()
+        time.sleep(rng.uniform(0, duration))
+        sent = signal.SIGINT if run % 3 == 0 else signal.SIGTERM
+        process.send_signal(sent)
+        _out, rest = process.communicate(timeout=60)
+        err = first_line + rest
+        seen[process.returncode] = seen.get(process.returncode, 0) + 1
+        context = f"seed {seed}, run {run}, {sent.name}: {err}"
+        assert process.returncode in (0, 128 + sent), context
+        for noise in ("Traceback", "Exception ignored", "never awaited"):
+            assert noise not in err, context
+        if process.returncode:
+            assert "Interrupted." in err, context
+        assert environment(prefix) in known, context
+        assert leftovers(prefix) == [], context
+    assert sum(n for status, n in seen.items() if status) > 0, f"seed {seed}: never interrupted"
+
+
 def test_sigterm_mid_install_leaves_the_prefix_as_it_was(locks, env, tmp_path):
     prefix = tmp_path / "env"
     install(prefix, locks["cuda"], env)
