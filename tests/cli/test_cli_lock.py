@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 
 import pytest
 from support.cli import run_cli
@@ -126,11 +125,9 @@ def test_conda_lock_solver_without_conda_fails_fast(project):
     (project / "conda-lock.yml").write_text("previous\n")
     env = {k: v for k, v in os.environ.items() if k != "CONDA_EXE"}
     env["PATH"] = str(project / "no-bin")
-    started = time.perf_counter()
-    done = run_cli("lock", "--solver", "conda-lock", cwd=project, env=env)
-    elapsed = time.perf_counter() - started
+    # Fails before any solve or download: a run that tried one would outlast the timeout.
+    done = run_cli("lock", "--solver", "conda-lock", cwd=project, env=env, timeout=30)
     assert done.returncode == 1
-    assert elapsed < 2.0, elapsed
     assert "--solver conda-lock needs a conda, mamba or micromamba executable" in done.stderr
     assert "download" in done.stderr
     assert (project / "conda-lock.yml").read_text() == "previous\n"
