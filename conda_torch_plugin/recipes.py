@@ -17,7 +17,12 @@ Files are told apart by their ``schema`` field:
   [torchaudio_platforms], python, cpu_platforms, cuda: [{cuda, archs: {platform:
   arch list name, or [{from_build, list}] where the list changed within the
   release}, [runtime: {platform: X.Y}], source}], source}``) and ``guards`` (``{spec, platforms,
-  reason, source}``: extra specs a channel needs). Optional ``note`` on any row.
+  reason, source}``: extra specs a channel needs), and ``platform_floors``: the
+  oldest C library and macOS the channel's builds need, which a lock assumes as
+  ``__glibc`` / ``__osx`` (``{glibc: [{[cuda_from], glibc, source}], osx:
+  [{platform, osx, source}]}``; the glibc row without ``cuda_from`` is the floor of
+  CPU builds and of CUDA builds below every ``cuda_from``; an osx row for each macOS
+  platform the file's releases build for). Optional ``note`` on any row.
 
 The files are found with importlib.resources inside the installed package
 (``conda_torch_plugin/recipe_data/``, put there by hatch's force-include), falling
@@ -170,6 +175,48 @@ class MinorCompat:
 
 
 @dataclass(frozen=True)
+class GlibcFloor:
+    """The glibc a channel's linux builds need: from CUDA ``cuda_from`` on, or (None) the
+    floor of CPU builds and of CUDA builds below every other row."""
+
+    glibc: str  # "2.28"
+    cuda_from: str | None
+    source: tuple[str, ...]
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class OsxFloor:
+    """The oldest macOS a channel's builds for ``platform`` support."""
+
+    platform: str
+    osx: str  # "11.0"
+    source: tuple[str, ...]
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class PlatformFloors:
+    """What a lock of one channel's builds assumes as ``__glibc`` and ``__osx``."""
+
+    channel: str
+    glibc_rows: tuple[GlibcFloor, ...]  # the default row first, then by cuda_from
+    osx_rows: tuple[OsxFloor, ...]
+
+    def glibc(self, cuda: str | None) -> str:
+        """The ``__glibc`` of a linux build of CUDA ``cuda`` (None: a CPU build)."""
+        chosen = self.glibc_rows[0].glibc
+        for row in self.glibc_rows[1:]:
+            if cuda is not None and compat.compare_versions(cuda, str(row.cuda_from)) >= 0:
+                chosen = row.glibc
+        return chosen
+
+    def osx(self, platform: str) -> str | None:
+        """The ``__osx`` of a build for ``platform``; None off macOS."""
+        return next((row.osx for row in self.osx_rows if row.platform == platform), None)
+
+
+@dataclass(frozen=True)
 class Recipes:
     releases: tuple[Release, ...]  # newest first within each channel
     sources: dict[str, str]  # source key -> citation
@@ -177,6 +224,7 @@ class Recipes:
     minor_compat: tuple[MinorCompat, ...] = ()
     guards: tuple[Guard, ...] = ()
     minor_compat_sources: tuple[str, ...] = ()  # behind the minor-version compatibility rule
+    floors: tuple[PlatformFloors, ...] = ()  # one per channel
 
     def releases_for(self, channel: str) -> tuple[Release, ...]:
         return tuple(r for r in self.releases if r.channel == channel)
@@ -223,6 +271,16 @@ class Recipes:
 
     def guards_for(self, channel: str, platform: str) -> tuple[Guard, ...]:
         return tuple(g for g in self.guards if g.channel == channel and platform in g.platforms)
+
+    def platform_floors(self, channel: str) -> PlatformFloors:
+        """The ``__glibc`` / ``__osx`` floors of ``channel``'s builds (its recipe file's)."""
+        for floors in self.floors:
+            if floors.channel == channel:
+                return floors
+        raise RecipeError(
+            f"no recipe file gives the platform floors of channel {channel!r}",
+            hints=["reinstall conda-torch-plugin; its recipes/ folder is incomplete"],
+        )
 
 
 # -- locating and loading --------------------------------------------------------
@@ -280,15 +338,17 @@ def load_recipes_from(directory: Traversable | Path) -> Recipes:
         rule_sources += r
     releases: list[Release] = []
     guards: list[Guard] = []
+    floors: list[PlatformFloors] = []
     seen_channels: set[str] = set()
     for name, data in loaded["releases/1"]:
-        channel_releases, channel_guards = _read_releases(name, data, sources)
+        channel_releases, channel_guards, channel_floors = _read_releases(name, data, sources)
         channel = channel_releases[0].channel if channel_releases else data.get("channel")
         if channel in seen_channels:
             raise _error(name, "the file", f"repeats channel {channel!r} of another recipe file")
         seen_channels.add(str(channel))
         releases += channel_releases
         guards += channel_guards
+        floors.append(channel_floors)
     return Recipes(
         releases=tuple(releases),
         sources=sources,
@@ -296,6 +356,7 @@ def load_recipes_from(directory: Traversable | Path) -> Recipes:
         minor_compat=tuple(sorted(minor, key=lambda r: r.major)),
         guards=tuple(guards),
         minor_compat_sources=rule_sources,
+        floors=tuple(floors),
     )
 
 
@@ -306,6 +367,7 @@ _XY = re.compile(r"^\d+\.\d+$")
 _PYTHON = re.compile(r"^3\.\d+$")
 _CC = re.compile(r"^\d+\.\d+a?$")
 _DRIVER = re.compile(r"^\d+(\.\d+){0,2}$")
+_CUDA_FROM = re.compile(r"^\d+(\.\d+)?$")
 _SOURCE_KEY = re.compile(r"^[A-Z][A-Za-z0-9-]*$")
 
 
@@ -441,7 +503,7 @@ def _read_drivers(
 
 def _read_releases(
     file: str, data: dict[str, Any], sources: Mapping[str, str]
-) -> tuple[list[Release], list[Guard]]:
+) -> tuple[list[Release], list[Guard], PlatformFloors]:
     top = _Row(file, "the file", data, sources)
     channel = str(top.text("channel"))
     if channel not in CHANNELS:
@@ -479,7 +541,49 @@ def _read_releases(
                 row.source(),
             )
         )
-    return releases, guards
+    built_for = {p for r in releases for p in r.platforms}
+    floors = _read_floors(file, top.get("platform_floors", dict), channel, built_for, sources)
+    return releases, guards, floors
+
+
+def _read_floors(
+    file: str, data: dict[str, Any], channel: str, built_for: set[str], sources: Mapping[str, str]
+) -> PlatformFloors:
+    """``platform_floors``: one default glibc row, and an osx row per macOS platform built."""
+    top = _Row(file, "platform_floors", data, sources)
+    glibc: list[GlibcFloor] = []
+    for i, raw in enumerate(top.get("glibc", list)):
+        row = _Row(file, f"platform_floors glibc[{i}]", raw, sources)
+        version = str(row.text("glibc", _XY, "a glibc version like 2.28"))
+        cuda_from = row.text("cuda_from", _CUDA_FROM, "a CUDA version like 13.0", required=False)
+        if any(g.cuda_from == cuda_from for g in glibc if cuda_from is not None):
+            raise row.fail(f"repeats cuda_from {cuda_from}")
+        glibc.append(GlibcFloor(version, cuda_from, row.source(), row.note()))
+    defaults = [g for g in glibc if g.cuda_from is None]
+    if len(defaults) != 1:
+        raise top.fail(
+            f"needs exactly one glibc row without 'cuda_from' (the floor of CPU builds), "
+            f"not {len(defaults)}"
+        )
+    by_cuda = sorted(
+        (g for g in glibc if g.cuda_from is not None),
+        key=lambda g: compat.version_tuple(str(g.cuda_from)),
+    )
+    osx: list[OsxFloor] = []
+    macos = tuple(p for p in PLATFORMS if compat.is_osx(p))
+    for i, raw in enumerate(top.get("osx", list)):
+        row = _Row(file, f"platform_floors osx[{i}]", raw, sources)
+        platform = str(row.text("platform"))
+        if platform not in macos:
+            raise row.fail(f"has platform {platform!r}, not one of {', '.join(macos)}")
+        if any(o.platform == platform for o in osx):
+            raise row.fail(f"repeats platform {platform}")
+        version = str(row.text("osx", _XY, "a macOS version like 11.0"))
+        osx.append(OsxFloor(platform, version, row.source(), row.note()))
+    for platform in macos:
+        if platform in built_for and not any(o.platform == platform for o in osx):
+            raise top.fail(f"has no osx floor for {platform}, which its releases build for")
+    return PlatformFloors(channel, (defaults[0], *by_cuda), tuple(osx))
 
 
 def _read_release(
@@ -588,8 +692,11 @@ __all__ = [
     "ArchList",
     "CudaVariant",
     "DriverMinimum",
+    "GlibcFloor",
     "Guard",
     "MinorCompat",
+    "OsxFloor",
+    "PlatformFloors",
     "Recipes",
     "Release",
     "load_recipes",

@@ -484,3 +484,84 @@ def test_pypi_names_load_with_their_source() -> None:
     assert names.pypi_name("requests") == "requests"  # not listed: the same name
     assert {"pytorch", "torchvision", "torchaudio"} <= names.torch
     assert json.loads((RECIPES / "pypi-names.json").read_text())["source"]
+
+
+# -- platform floors: the __glibc / __osx a lock assumes, per source ----------------------
+
+
+def test_platform_floors_are_read_from_each_recipe_file(recipes: Recipes) -> None:
+    pytorch, forge = recipes.platform_floors("pytorch"), recipes.platform_floors("conda-forge")
+    assert [pytorch.glibc(c) for c in (None, "11.8", "12.4")] == ["2.17", "2.17", "2.17"]
+    assert [forge.glibc(c) for c in (None, "12.6", "12.9", "13.0", "13.2")] == [
+        "2.17",
+        "2.17",
+        "2.17",
+        "2.28",
+        "2.28",
+    ]
+    for floors in (pytorch, forge):
+        assert (floors.osx("osx-arm64"), floors.osx("osx-64")) == ("11.0", "10.15")
+        assert floors.osx("linux-64") is None
+        cited = {k for row in (*floors.glibc_rows, *floors.osx_rows) for k in row.source}
+        assert cited and cited <= set(recipes.sources)
+
+
+def _floors(doc: dict[str, Any]) -> dict[str, Any]:
+    floors: dict[str, Any] = doc["platform_floors"]
+    return floors
+
+
+def _no_floors(doc: dict[str, Any]) -> None:
+    del doc["platform_floors"]
+
+
+def _bad_glibc(doc: dict[str, Any]) -> None:
+    _floors(doc)["glibc"][1]["glibc"] = "2.28a"
+
+
+def _two_default_glibc_rows(doc: dict[str, Any]) -> None:
+    del _floors(doc)["glibc"][1]["cuda_from"]
+
+
+def _no_default_glibc_row(doc: dict[str, Any]) -> None:
+    _floors(doc)["glibc"][0]["cuda_from"] = "11.0"
+
+
+def _bad_cuda_from(doc: dict[str, Any]) -> None:
+    _floors(doc)["glibc"][1]["cuda_from"] = "thirteen"
+
+
+def _osx_floor_for_linux(doc: dict[str, Any]) -> None:
+    _floors(doc)["osx"][0]["platform"] = "linux-64"
+
+
+def _missing_osx_floor(doc: dict[str, Any]) -> None:
+    _floors(doc)["osx"] = [r for r in _floors(doc)["osx"] if r["platform"] != "osx-64"]
+
+
+def _floor_without_source(doc: dict[str, Any]) -> None:
+    del _floors(doc)["osx"][0]["source"]
+
+
+FLOOR_CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
+    ("conda-forge.json", _no_floors, ["conda-forge.json", "required key 'platform_floors'"]),
+    ("conda-forge.json", _bad_glibc, ["platform_floors glibc[1]", "'2.28a'", "glibc version"]),
+    ("conda-forge.json", _two_default_glibc_rows, ["platform_floors", "one glibc row without"]),
+    ("pytorch-channel.json", _no_default_glibc_row, ["platform_floors", "one glibc row without"]),
+    ("conda-forge.json", _bad_cuda_from, ["platform_floors glibc[1]", "'thirteen'"]),
+    ("pytorch-channel.json", _osx_floor_for_linux, ["platform_floors osx[0]", "'linux-64'"]),
+    ("conda-forge.json", _missing_osx_floor, ["platform_floors", "no osx floor for osx-64"]),
+    ("pytorch-channel.json", _floor_without_source, ["platform_floors osx[0]", "'source'"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("file", "breaks", "in_message"),
+    FLOOR_CASES,
+    ids=[c[1].__name__.strip("_") for c in FLOOR_CASES],
+)
+def test_a_broken_platform_floor_is_rejected_by_name(
+    tmp_path: Path, file: str, breaks: Callable[[dict[str, Any]], None], in_message: list[str]
+) -> None:
+    test_a_broken_row_is_rejected_by_name(tmp_path, file, breaks, in_message)
+
