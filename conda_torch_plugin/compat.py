@@ -60,8 +60,6 @@ _PLATFORM_OS = {
     "osx-arm64": "osx",
 }
 _OS_LABEL = {"linux": "Linux", "windows": "Windows"}
-# The oldest macOS PyTorch's macOS builds support: the __osx a lock assumes.
-OSX_MINIMUM = {"osx-arm64": "11.0", "osx-64": "10.15"}
 _CC = re.compile(r"^(\d+)\.(\d+)(a?)$")
 
 

@@ -565,3 +565,40 @@ def test_a_broken_platform_floor_is_rejected_by_name(
 ) -> None:
     test_a_broken_row_is_rejected_by_name(tmp_path, file, breaks, in_message)
 
+
+def test_the_plan_takes_its_virtual_packages_from_the_platform_floors(tmp_path: Path) -> None:
+    from conda_torch_plugin.machine.model import Gpu, Machine
+    from conda_torch_plugin.plan import PlanRequest, make_plan
+
+    shutil.copytree(RECIPES, tmp_path / "recipes")
+    path = tmp_path / "recipes" / "conda-forge.json"
+    doc = json.loads(path.read_text())
+    _floors(doc)["glibc"][0]["glibc"] = "2.26"
+    _floors(doc)["glibc"][1].update(cuda_from="12.9", glibc="2.34")
+    for row in _floors(doc)["osx"]:
+        row["osx"] = {"osx-arm64": "13.0", "osx-64": "12.3"}[row["platform"]]
+    path.write_text(json.dumps(doc))
+    changed = load_recipes_from(tmp_path / "recipes")
+
+    platforms = ("linux-64", "linux-aarch64", "osx-arm64", "osx-64")
+    gpu = (Gpu(0, "NVIDIA GeForce RTX 3090", None, "8.6", None),)
+
+    def planned(cuda: str) -> dict[str, dict[str, str]]:
+        machine = Machine("580.65.06", cuda, "flags", gpu, platform="linux-64")
+        request = PlanRequest(platforms=platforms, source="conda-forge", pytorch="2.10.0")
+        plan = make_plan(request, machine, changed)
+        return {p.platform: p.virtual_packages for p in plan.platforms}
+
+    assert planned("13.0") == {
+        "linux-64": {"__cuda": "13.0", "__glibc": "2.34"},
+        "linux-aarch64": {"__cuda": "13.0", "__glibc": "2.34"},
+        "osx-arm64": {"__osx": "13.0"},
+        "osx-64": {"__osx": "12.3"},
+    }
+    # Below the cuda_from row the default floor applies (12.9 is now in the row).
+    assert planned("12.9")["linux-64"] == {"__cuda": "12.9", "__glibc": "2.34"}
+    # The shipped recipes plan the values they hold.
+    machine = Machine("580.65.06", "12.9", "flags", gpu, platform="linux-64")
+    request = PlanRequest(platforms=platforms, source="conda-forge", pytorch="2.10.0")
+    shipped = {p.platform: p.virtual_packages for p in make_plan(request, machine).platforms}
+    assert shipped["linux-64"]["__glibc"] == "2.17" and shipped["osx-64"] == {"__osx": "10.15"}

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from conda_torch_plugin.doctor._prefix import InstalledRecord
     from conda_torch_plugin.findings import Finding
+    from conda_torch_plugin.recipes import Recipes
 
 FlavourCompute = Literal["cuda", "cpu", "mps", "unknown"]
 # The fix every "variant not pinned" refusal offers.
@@ -152,9 +153,15 @@ class PyTorchSource(ABC):
     ) -> tuple[list[str], list[str]]:
         """The dependency lines that select the variant: (before torchvision, after torchaudio)."""
 
-    def glibc(self, cuda: str | None) -> str:
-        """The ``__glibc`` a linux lock of this variant must assume."""
-        return "2.17"
+    def glibc(self, cuda: str | None, recipes: Recipes) -> str:
+        """The ``__glibc`` a linux lock of this variant (None: CPU) must assume: the
+        ``platform_floors`` of this source's recipe file."""
+        return recipes.platform_floors(self.name).glibc(cuda)
+
+    def osx(self, platform: str, recipes: Recipes) -> str | None:
+        """The ``__osx`` a lock for ``platform`` must assume (None off macOS): the oldest
+        macOS this source's builds support, from its recipe file."""
+        return recipes.platform_floors(self.name).osx(platform)
 
     @abstractmethod
     def check_variant_pinned(

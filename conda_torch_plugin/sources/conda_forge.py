@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 _CUDA = re.compile(r"^cuda(\d{2,3})(?:_|py)")
 _CPU = re.compile(r"^cpu(?:_|py)")
-# CUDA 13 builds use a glibc 2.28 sysroot; earlier ones 2.17.
-_NEW_GLIBC_FROM_CUDA_MAJOR = 13
 
 
 class CondaForge(PyTorchSource):
@@ -71,10 +69,6 @@ class CondaForge(PyTorchSource):
         if compute == "cpu" and not compat.is_osx(platform):
             return [f"pytorch={version}=cpu*"], []
         return [f"pytorch={version}"], []
-
-    def glibc(self, cuda: str | None) -> str:
-        new = cuda is not None and compat.cuda_major(cuda) >= _NEW_GLIBC_FROM_CUDA_MAJOR
-        return "2.28" if new else "2.17"
 
     def check_variant_pinned(
         self,
