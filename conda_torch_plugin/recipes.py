@@ -20,9 +20,12 @@ Files are told apart by their ``schema`` field:
   reason, source}``: extra specs a channel needs), and ``platform_floors``: the
   oldest C library and macOS the channel's builds need, which a lock assumes as
   ``__glibc`` / ``__osx`` (``{glibc: [{[cuda_from], glibc, source}], osx:
-  [{platform, osx, source}]}``; the glibc row without ``cuda_from`` is the floor of
-  CPU builds and of CUDA builds below every ``cuda_from``; an osx row for each macOS
-  platform the file's releases build for). Optional ``note`` on any row.
+  [{platform, [release_from], osx, source}]}``; the glibc row without ``cuda_from`` is
+  the floor of CPU builds and of CUDA builds below every ``cuda_from``; for each macOS
+  platform the file's releases build for, one osx row without ``release_from`` (the
+  floor of releases below every ``release_from``) and any number with a distinct
+  ``release_from``: the PyTorch release from which that floor applies). Optional
+  ``note`` on any row.
 
 The files are found with importlib.resources inside the installed package
 (``conda_torch_plugin/recipe_data/``, put there by hatch's force-include), falling
@@ -187,12 +190,14 @@ class GlibcFloor:
 
 @dataclass(frozen=True)
 class OsxFloor:
-    """The oldest macOS a channel's builds for ``platform`` support."""
+    """The oldest macOS a channel's builds for ``platform`` support: of PyTorch
+    ``release_from`` on, or (None) of releases below every other row of the platform."""
 
     platform: str
     osx: str  # "11.0"
     source: tuple[str, ...]
     note: str | None = None
+    release_from: str | None = None  # "2.11.0"
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,7 @@ class PlatformFloors:
 
     channel: str
     glibc_rows: tuple[GlibcFloor, ...]  # the default row first, then by cuda_from
-    osx_rows: tuple[OsxFloor, ...]
+    osx_rows: tuple[OsxFloor, ...]  # per platform: the default row first, then by release_from
 
     def glibc(self, cuda: str | None) -> str:
         """The ``__glibc`` of a linux build of CUDA ``cuda`` (None: a CPU build)."""
@@ -211,9 +216,16 @@ class PlatformFloors:
                 chosen = row.glibc
         return chosen
 
-    def osx(self, platform: str) -> str | None:
-        """The ``__osx`` of a build for ``platform``; None off macOS."""
-        return next((row.osx for row in self.osx_rows if row.platform == platform), None)
+    def osx(self, platform: str, pytorch: str) -> str | None:
+        """The ``__osx`` of a ``platform`` build of PyTorch ``pytorch``: the row with the
+        newest ``release_from`` at or below it, else the platform's default; None off macOS."""
+        chosen = None
+        for row in self.osx_rows:
+            if row.platform == platform and (
+                row.release_from is None or compat.compare_versions(pytorch, row.release_from) >= 0
+            ):
+                chosen = row.osx
+        return chosen
 
 
 @dataclass(frozen=True)
@@ -576,13 +588,32 @@ def _read_floors(
         platform = str(row.text("platform"))
         if platform not in macos:
             raise row.fail(f"has platform {platform!r}, not one of {', '.join(macos)}")
-        if any(o.platform == platform for o in osx):
-            raise row.fail(f"repeats platform {platform}")
+        release_from = row.text(
+            "release_from", _RELEASE, "a PyTorch version like 2.11.0", required=False
+        )
+        if release_from is not None and any(
+            o.platform == platform and o.release_from == release_from for o in osx
+        ):
+            raise row.fail(f"repeats release_from {release_from} for {platform}")
         version = str(row.text("osx", _XY, "a macOS version like 11.0"))
-        osx.append(OsxFloor(platform, version, row.source(), row.note()))
+        osx.append(OsxFloor(platform, version, row.source(), row.note(), release_from))
     for platform in macos:
-        if platform in built_for and not any(o.platform == platform for o in osx):
+        rows = [o for o in osx if o.platform == platform]
+        if platform in built_for and not rows:
             raise top.fail(f"has no osx floor for {platform}, which its releases build for")
+        defaults_here = sum(o.release_from is None for o in rows)
+        if rows and defaults_here != 1:
+            raise top.fail(
+                f"needs exactly one osx row without 'release_from' for {platform} (the floor "
+                f"of its releases below every release_from), not {defaults_here}"
+            )
+    osx.sort(
+        key=lambda o: (
+            macos.index(o.platform),
+            o.release_from is not None,
+            compat.version_tuple(o.release_from or "0"),
+        )
+    )
     return PlatformFloors(channel, (defaults[0], *by_cuda), tuple(osx))
 
 

@@ -499,9 +499,10 @@ def test_platform_floors_are_read_from_each_recipe_file(recipes: Recipes) -> Non
         "2.28",
         "2.28",
     ]
+    assert (pytorch.osx("osx-arm64", "2.5.1"), pytorch.osx("osx-64", "2.2.2")) == ("11.0", "10.15")
+    assert (forge.osx("osx-arm64", "2.6.0"), forge.osx("osx-64", "2.6.0")) == ("11.0", "10.15")
     for floors in (pytorch, forge):
-        assert (floors.osx("osx-arm64"), floors.osx("osx-64")) == ("11.0", "10.15")
-        assert floors.osx("linux-64") is None
+        assert floors.osx("linux-64", "2.5.1") is None
         cited = {k for row in (*floors.glibc_rows, *floors.osx_rows) for k in row.source}
         assert cited and cited <= set(recipes.sources)
 
@@ -543,6 +544,31 @@ def _floor_without_source(doc: dict[str, Any]) -> None:
     del _floors(doc)["osx"][0]["source"]
 
 
+def _osx_row(doc: dict[str, Any], platform: str, release_from: str | None) -> dict[str, Any]:
+    row: dict[str, Any] = next(
+        r
+        for r in _floors(doc)["osx"]
+        if r["platform"] == platform and r.get("release_from") == release_from
+    )
+    return row
+
+
+def _two_default_osx_rows(doc: dict[str, Any]) -> None:
+    del _osx_row(doc, "osx-arm64", "2.11.0")["release_from"]
+
+
+def _no_default_osx_row(doc: dict[str, Any]) -> None:
+    _osx_row(doc, "osx-64", None)["release_from"] = "2.0.0"
+
+
+def _repeated_release_from(doc: dict[str, Any]) -> None:
+    _osx_row(doc, "osx-64", "2.11.0")["release_from"] = "2.7.1"
+
+
+def _bad_release_from(doc: dict[str, Any]) -> None:
+    _osx_row(doc, "osx-arm64", "2.11.0")["release_from"] = "2.11"
+
+
 FLOOR_CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
     ("conda-forge.json", _no_floors, ["conda-forge.json", "required key 'platform_floors'"]),
     ("conda-forge.json", _bad_glibc, ["platform_floors glibc[1]", "'2.28a'", "glibc version"]),
@@ -552,6 +578,18 @@ FLOOR_CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
     ("pytorch-channel.json", _osx_floor_for_linux, ["platform_floors osx[0]", "'linux-64'"]),
     ("conda-forge.json", _missing_osx_floor, ["platform_floors", "no osx floor for osx-64"]),
     ("pytorch-channel.json", _floor_without_source, ["platform_floors osx[0]", "'source'"]),
+    (
+        "conda-forge.json",
+        _two_default_osx_rows,
+        ["platform_floors", "one osx row without 'release_from' for osx-arm64", "not 2"],
+    ),
+    (
+        "pytorch-channel.json",
+        _no_default_osx_row,
+        ["platform_floors", "one osx row without 'release_from' for osx-64", "not 0"],
+    ),
+    ("conda-forge.json", _repeated_release_from, ["platform_floors osx[", "repeats release_from"]),
+    ("conda-forge.json", _bad_release_from, ["platform_floors osx[", "'2.11'", "like 2.11.0"]),
 ]
 
 
@@ -601,4 +639,73 @@ def test_the_plan_takes_its_virtual_packages_from_the_platform_floors(tmp_path: 
     machine = Machine("580.65.06", "12.9", "flags", gpu, platform="linux-64")
     request = PlanRequest(platforms=platforms, source="conda-forge", pytorch="2.10.0")
     shipped = {p.platform: p.virtual_packages for p in make_plan(request, machine).platforms}
-    assert shipped["linux-64"]["__glibc"] == "2.17" and shipped["osx-64"] == {"__osx": "10.15"}
+    assert shipped["linux-64"]["__glibc"] == "2.17" and shipped["osx-64"] == {"__osx": "11.0"}
+
+
+def _planned_osx(platform: str, pytorch: str, source: str, recipes: Recipes | None = None) -> str:
+    """The ``__osx`` of a plan for a Mac of ``platform`` with ``pytorch`` from ``source``."""
+    from conda_torch_plugin.machine.model import Machine
+    from conda_torch_plugin.plan import PlanRequest, make_plan
+
+    machine = Machine(None, None, "flags", platform=platform)
+    request = PlanRequest(platforms=(platform,), source=source, pytorch=pytorch)
+    plan = make_plan(request, machine, recipes) if recipes else make_plan(request, machine)
+    return plan.platforms[0].virtual_packages["__osx"]
+
+
+# conda-forge's feedstock raised c_stdlib_version (= MACOSX_DEPLOYMENT_TARGET) over time; its
+# builds carry the run export __osx >=X, so a lock that assumes less cannot hold them.
+CONDA_FORGE_OSX = [
+    ("osx-arm64", "2.6.0", "11.0"),
+    ("osx-arm64", "2.10.0", "11.0"),
+    ("osx-arm64", "2.11.0", "12.0"),
+    ("osx-arm64", "2.12.0", "12.0"),
+    ("osx-arm64", "2.12.1", "12.0"),
+    ("osx-arm64", "2.13.0", "12.0"),
+    ("osx-64", "2.6.0", "10.15"),
+    ("osx-64", "2.7.0", "10.15"),
+    ("osx-64", "2.7.1", "11.0"),
+    ("osx-64", "2.10.0", "11.0"),
+    ("osx-64", "2.11.0", "12.0"),
+    ("osx-64", "2.13.0", "12.0"),
+]
+
+
+@pytest.mark.parametrize(("platform", "pytorch", "osx"), CONDA_FORGE_OSX)
+def test_a_conda_forge_mac_plan_assumes_the_macos_of_its_release(
+    platform: str, pytorch: str, osx: str
+) -> None:
+    assert _planned_osx(platform, pytorch, "conda-forge") == osx
+
+
+def test_the_pytorch_channel_mac_floor_does_not_follow_the_release() -> None:
+    assert _planned_osx("osx-arm64", "2.5.1", "pytorch") == "11.0"
+    assert _planned_osx("osx-arm64", "2.1.2", "pytorch") == "11.0"
+    assert _planned_osx("osx-64", "2.2.2", "pytorch") == "10.15"
+
+
+def test_the_release_floors_come_from_the_recipe_file(tmp_path: Path) -> None:
+    shutil.copytree(RECIPES, tmp_path / "recipes")
+    path = tmp_path / "recipes" / "conda-forge.json"
+    doc = json.loads(path.read_text())
+    _osx_row(doc, "osx-arm64", "2.11.0").update(release_from="2.12.1", osx="13.0")
+    doc["platform_floors"]["osx"].append(
+        {"platform": "osx-arm64", "release_from": "2.8.0", "osx": "11.3", "source": ["S39"]}
+    )
+    path.write_text(json.dumps(doc))
+    changed = load_recipes_from(tmp_path / "recipes")
+    found = {v: _planned_osx("osx-arm64", v, "conda-forge", changed) for v in RELEASES_SEEN}
+    assert found == {
+        "2.7.1": "11.0",  # the row without release_from
+        "2.8.0": "11.3",
+        "2.11.0": "11.3",  # the newest row at or below the release applies
+        "2.12.0": "11.3",
+        "2.12.1": "13.0",
+        "2.13.0": "13.0",
+    }
+    floors = changed.platform_floors("conda-forge")
+    arm = [(r.release_from, r.osx) for r in floors.osx_rows if r.platform == "osx-arm64"]
+    assert arm == [(None, "11.0"), ("2.8.0", "11.3"), ("2.12.1", "13.0")]  # sorted on load
+
+
+RELEASES_SEEN = ("2.7.1", "2.8.0", "2.11.0", "2.12.0", "2.12.1", "2.13.0")

@@ -255,7 +255,9 @@ def _platform_plan(
         compute=compute,
         cuda=cuda,
         specs=_specs(platform, compute, pin, choice, recipes),
-        virtual_packages=_virtual_packages(platform, pin, choice.channel, recipes),
+        virtual_packages=_virtual_packages(
+            platform, pin, choice.release.pytorch, choice.channel, recipes
+        ),
     )
 
 
@@ -275,15 +277,16 @@ def _specs(
 
 
 def _virtual_packages(
-    platform: str, cuda: str | None, channel: str, recipes: Recipes
+    platform: str, cuda: str | None, pytorch: str, channel: str, recipes: Recipes
 ) -> dict[str, str]:
     """What a lock for this platform must assume: ``__cuda`` = the build's CUDA, and the
-    oldest C library / macOS the builds support (the source's recipe file says which)."""
+    oldest C library / macOS the builds of release ``pytorch`` support (the source's recipe
+    file says which)."""
     packages: dict[str, str] = {}
     if cuda is not None and not compat.is_osx(platform):
         packages["__cuda"] = cuda
     if platform.startswith("linux-"):
         packages["__glibc"] = source(channel).glibc(cuda, recipes)
-    elif osx := source(channel).osx(platform, recipes):
+    elif osx := source(channel).osx(platform, pytorch, recipes):
         packages["__osx"] = osx
     return packages

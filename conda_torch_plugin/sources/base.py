@@ -158,10 +158,11 @@ class PyTorchSource(ABC):
         ``platform_floors`` of this source's recipe file."""
         return recipes.platform_floors(self.name).glibc(cuda)
 
-    def osx(self, platform: str, recipes: Recipes) -> str | None:
-        """The ``__osx`` a lock for ``platform`` must assume (None off macOS): the oldest
-        macOS this source's builds support, from its recipe file."""
-        return recipes.platform_floors(self.name).osx(platform)
+    def osx(self, platform: str, pytorch: str, recipes: Recipes) -> str | None:
+        """The ``__osx`` a lock of PyTorch ``pytorch`` for ``platform`` must assume (None off
+        macOS): the oldest macOS this source's builds of that release support, from its
+        recipe file."""
+        return recipes.platform_floors(self.name).osx(platform, pytorch)
 
     @abstractmethod
     def check_variant_pinned(
