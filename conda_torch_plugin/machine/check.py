@@ -137,6 +137,27 @@ def glibc_findings(needed: str | None, machine: Machine) -> list[Finding]:
     ]
 
 
+def osx_findings(needed: str | None, machine: Machine) -> list[Finding]:
+    """A build's ``__osx`` against the machine's macOS (macOS, where both are known)."""
+    if not needed or not machine.osx or not (machine.platform or "").startswith("osx-"):
+        return []
+    try:
+        if version_tuple(machine.osx) >= version_tuple(needed):
+            return []
+    except ValueError:
+        return []
+    return [
+        Finding(
+            "error",
+            f"macOS {machine.osx} is older than the {needed} this build needs",
+            "upgrade macOS, or plan an environment for this machine on its own "
+            "(an older release may still support it)",
+            check="osx",
+            code="osx-too-old",
+        )
+    ]
+
+
 def needs_conda_forge(flavour: Flavour | None, archs: Iterable[str], cc: str) -> bool:
     """A GPU newer than every arch of a build from a source that stopped publishing (the
     pytorch channel): no build there will ever cover it, only its successor can serve it.

@@ -11,13 +11,13 @@
    the CPU, and its verdict says so.
 3. The plan is then checked against every machine with the same rules ``install``
    uses (``machine.check``: driver vs CUDA with minor-version compatibility judged
-   per machine, every GPU covered, glibc), and the lowest glibc of each Linux
-   platform becomes its ``__glibc``.
+   per machine, every GPU covered, glibc, and macOS against the release's
+   ``__osx``), and the lowest glibc of each Linux platform becomes its ``__glibc``.
 4. When no single environment serves them all, ``FleetError`` names the groups
    that could each share one (found greedily, largest first) and what each machine
    outside the largest group needs. Never a silent CPU build.
 
-Machines that look alike (platform, driver, CUDA, GPUs, glibc) are planned and
+Machines that look alike (platform, driver, CUDA, GPUs, glibc, macOS) are planned and
 checked once, so a thousand nodes of a few kinds cost a few plans.
 """
 
@@ -29,7 +29,12 @@ from typing import TYPE_CHECKING, Literal
 from conda_torch_plugin import compat
 from conda_torch_plugin.errors import FleetError, PlanError, UsageError
 from conda_torch_plugin.findings import Finding
-from conda_torch_plugin.machine.check import glibc_findings, machine_findings, with_driver_cuda
+from conda_torch_plugin.machine.check import (
+    glibc_findings,
+    machine_findings,
+    osx_findings,
+    with_driver_cuda,
+)
 from conda_torch_plugin.plan import make_plan
 from conda_torch_plugin.recipes import PLATFORMS, load_recipes
 from conda_torch_plugin.sources import AUTO, NAMES, source
@@ -158,6 +163,7 @@ def _signature(machine: Machine) -> tuple[object, ...]:
         machine.cuda_version,
         tuple(sorted(g.compute_capability or "?" for g in machine.gpus)),
         machine.glibc,
+        machine.osx,
     )
 
 
@@ -281,7 +287,7 @@ def combined_machine(machines: Sequence[Machine], primary: str) -> Machine:
 
 
 def verdict_for(plan: Plan, machine: Machine, recipes: Recipes) -> Verdict:
-    """What ``plan`` means on ``machine``: the install check's rules, plus glibc."""
+    """What ``plan`` means on ``machine``: the install check's rules, plus glibc and macOS."""
     platform_plan = next((p for p in plan.platforms if p.platform == machine.platform), None)
     if platform_plan is None:
         finding = Finding(
@@ -303,6 +309,7 @@ def verdict_for(plan: Plan, machine: Machine, recipes: Recipes) -> Verdict:
         no_driver="info",
     )
     findings += glibc_findings(platform_plan.virtual_packages.get("__glibc"), machine)
+    findings += osx_findings(platform_plan.virtual_packages.get("__osx"), machine)
     errors = [f for f in findings if f.severity == "error"]
     build = flavour.label + " build"
     if errors:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -198,6 +199,21 @@ def test_a_glibc_older_than_the_build_needs_fails_the_fleet() -> None:
             machine("ubuntu22", "550.54.15", A100, cuda="12.4", glibc="2.35"),
         )
     assert "centos6: glibc 2.12 is older than" in " ".join(caught.value.hints)
+
+
+def test_a_mac_older_than_the_releases_macos_floor_fails_the_fleet() -> None:
+    """conda-forge's 2.11+ builds need macOS 12.0 (the shipped recipes): an 11.7 Mac
+    cannot run the fleet's environment, a 12.0 Mac beside it can."""
+    old_mac = replace(machine("mbp-2020", None, platform="osx-arm64"), osx="11.7")
+    new_mac = replace(machine("mbp-2022", None, platform="osx-arm64"), osx="12.0")
+    with pytest.raises(FleetError) as caught:
+        fleet_of(old_mac, new_mac, source="conda-forge", pytorch="2.13.0")
+    assert "mbp-2020: macOS 11.7 is older than the 12.0 this build needs" in " ".join(
+        caught.value.hints
+    )
+    fleet = fleet_of(old_mac, new_mac, source="conda-forge", pytorch="2.10.0")
+    assert fleet.plan.platforms[0].virtual_packages == {"__osx": "11.0"}
+    assert verdicts(fleet) == {"mbp-2020": "cpu-build", "mbp-2022": "cpu-build"}
 
 
 def test_platforms_given_must_include_every_machine() -> None:
