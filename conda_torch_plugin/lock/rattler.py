@@ -31,7 +31,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from conda_torch_plugin import interrupts
 from conda_torch_plugin.channels import (
@@ -232,15 +232,33 @@ async def _solve_all(
     started = time.perf_counter()
     outcomes = await asyncio.gather(*(one(p) for p in specs), return_exceptions=True)
     wall = time.perf_counter() - started
+    failed = [(p, o) for p, o in zip(specs, outcomes, strict=True) if isinstance(o, BaseException)]
+    if failed:
+        platform, error = _most_telling(failed)
+        raise _lock_error(error, platform, channels, vps[platform]) from None
     solutions: dict[str, PlatformSolution] = {}
     for platform, outcome in zip(specs, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            # rattler's exceptions share no base class of ours; report the first platform.
-            raise _lock_error(outcome, platform, channels, vps[platform]) from None
-        records, seconds = outcome
+        records, seconds = cast("tuple[list[Any], float]", outcome)  # failures raised above
         ordered = tuple(sorted(records, key=lambda r: (r.name.normalized, r.subdir)))
         solutions[platform] = PlatformSolution(platform, ordered, vps[platform], seconds)
     return SolveResult(channels, solutions, wall)
+
+
+def _most_telling(failed: Sequence[tuple[str, BaseException]]) -> tuple[str, BaseException]:
+    """The failed platform whose error says most: the first that is not a coalesced wait.
+
+    The platforms share one gateway, which fetches a subdir (noarch, a channel's
+    index) once for all of them; the platforms that waited on a fetch that failed
+    only get "a coalesced request failed ... other error", and which platform did
+    the fetch depends on timing. The one that did has the cause (refused, offline).
+    """
+    for platform, error in failed:
+        if _COALESCED not in str(error):
+            return platform, error
+    return failed[0]
+
+
+_COALESCED = "coalesced request failed"
 
 
 def _virtual_package(name: str, value: str) -> Any:

@@ -257,6 +257,16 @@ def test_offline_lock_from_local_channels_works(project, channel_tree, capsys):
     assert "wrote conda-lock.yml" in capsys.readouterr().out
 
 
+def test_the_platform_that_fetched_is_reported_not_one_that_waited_on_it():
+    """Platforms share one gateway; those that waited on its failed fetch learn nothing."""
+    from conda_torch_plugin.lock.rattler import _most_telling
+
+    waited = RuntimeError("a coalesced request failed\nCaused by: other error")
+    fetched = RuntimeError("error sending request\nCaused by: Connection refused (os error 111)")
+    assert _most_telling([("linux-64", waited), ("win-64", fetched)]) == ("win-64", fetched)
+    assert _most_telling([("linux-64", waited), ("win-64", waited)]) == ("linux-64", waited)
+
+
 def test_offline_lock_without_cached_repodata_names_the_channel(
     project, channel_tree, capsys, monkeypatch, tmp_path
 ):
