@@ -31,7 +31,7 @@ examples:
       two platforms, plus conda-linux-64.lock and conda-win-64.lock for `conda create --file`
   conda torch-env lock --check
       exit 0 if conda-lock.yml matches environment.yml and virtual-packages.yml and every
-      machine environment.yml was planned for can run it (driver, GPUs, glibc); 1 if not
+      machine environment.yml was planned for can run it (driver, GPUs, glibc, macOS); 1 if not
       (what a repository's CI runs)
   conda torch-env lock -f gpu.yml --check
       the same for gpu.yml and gpu.conda-lock.yml
@@ -186,14 +186,13 @@ def check_targets(env_file: str, lockfile: Path) -> list[FleetCheck]:
     machines = target_machines(targets, env_path.parent)
     if not machines:
         return []
-    glibc: dict[str, str] = {}
+    floors: dict[str, dict[str, str]] = {}
     if vp_path.is_file():
         spec = read_virtual_packages(vp_path)
         for platform in spec.subdirs:
-            version = spec.for_platform(platform).get("__glibc")
-            if version:
-                glibc[platform] = version
-    return check_fleet(read_lockfile(lockfile), machines, load_recipes(), glibc=glibc)
+            assumed = spec.for_platform(platform)
+            floors[platform] = {k: v for k in ("__glibc", "__osx") if (v := assumed.get(k))}
+    return check_fleet(read_lockfile(lockfile), machines, load_recipes(), floors=floors)
 
 
 def _report_check(

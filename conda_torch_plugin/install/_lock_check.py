@@ -19,11 +19,12 @@ from conda_torch_plugin.flavour import TORCH_NAMES, UNKNOWN, Flavour, lock_flavo
 from conda_torch_plugin.machine.check import (
     glibc_findings,
     machine_findings,
+    osx_findings,
     with_driver_cuda,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
     from conda_torch_plugin.findings import Severity
@@ -79,14 +80,15 @@ def check_machine(
     recipes: Recipes | None,
     *,
     no_driver: Severity = "error",
-    glibc: str | None = None,
+    floors: Mapping[str, str] | None = None,
     env_file: str | None = None,
 ) -> MachineCheck:
     """Can this machine (``detection``) run the lock's ``platform``? Pure; never raises.
 
     ``no_driver``: how bad a CUDA build on a machine without an NVIDIA driver is (an
-    error, unless the lock was planned for such a machine too); ``glibc``: the
-    ``__glibc`` the lock was solved for, checked against the machine's where known;
+    error, unless the lock was planned for such a machine too); ``floors``: the
+    platform's virtual packages the lock was solved for (its ``__glibc`` and ``__osx``),
+    checked against the machine's C library and macOS where known;
     ``env_file``: the environment file the fixes name (``-f``), when not environment.yml.
     """
     remedies = LockRemedies(env_file)
@@ -114,7 +116,9 @@ def check_machine(
             remedies=remedies,
             no_driver=no_driver,
         )
-        findings += glibc_findings(glibc, detection)
+        floors = floors or {}
+        findings += glibc_findings(floors.get("__glibc"), detection)
+        findings += osx_findings(floors.get("__osx"), detection)
     elif torch is None:
         findings = [
             Finding("info", "the lock holds no PyTorch package", check="pytorch", code="no-pytorch")
@@ -189,12 +193,12 @@ def check_fleet(
     machines: Sequence[Machine],
     recipes: Recipes | None,
     *,
-    glibc: dict[str, str] | None = None,
+    floors: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[FleetCheck]:
     """``check_machine`` for each machine on its own platform (the same rules as install).
 
     A machine without an NVIDIA driver is not an error: it runs the CUDA build on the
-    CPU, as the plan said. ``glibc``: the ``__glibc`` assumed per platform.
+    CPU, as the plan said. ``floors``: per platform, the virtual packages the lock assumed.
     """
     results = []
     for machine in machines:
@@ -208,7 +212,7 @@ def check_fleet(
                 machine,
                 recipes,
                 no_driver="info",
-                glibc=(glibc or {}).get(platform),
+                floors=(floors or {}).get(platform),
             )
             results.append(FleetCheck(machine.name, result))
     return results

@@ -537,3 +537,40 @@ def test_malformed_mirror_url_is_a_fetch_error(cuda_lock, tmp_path):
             channel_alias="http://[::1",
         )
     assert not (tmp_path / "env").exists()
+
+
+def test_a_mac_older_than_the_locks_macos_floor_cannot_run_it():
+    """conda-forge's Mac builds need the macOS they were built for (their ``__osx >=X``)."""
+    from conda_torch_plugin.condalock.lockfile import LockedPackage, LockFile
+    from conda_torch_plugin.install import check_fleet
+
+    channel = "https://conda.anaconda.org/conda-forge"
+    build = "cpu_generic_py312_h0123456_0"
+    torch = LockedPackage(
+        name="pytorch",
+        version="2.12.0",
+        build=build,
+        platform="osx-arm64",
+        url=f"{channel}/osx-arm64/pytorch-2.12.0-{build}.conda",
+        md5="0" * 32,
+        sha256="0" * 64,
+    )
+    lock = LockFile(
+        ("osx-arm64",), (channel,), {"osx-arm64": "0" * 64}, ("environment.yml",), (torch,)
+    )
+
+    def mac(name: str, osx: str) -> Machine:
+        return Machine(None, None, "profile", (), platform="osx-arm64", hostname=name, osx=osx)
+
+    results = check_fleet(
+        lock,
+        [mac("mbp-2020", "11.7"), mac("mbp-2024", "14.5")],
+        load_recipes(),
+        floors={"osx-arm64": {"__osx": "12.0"}},
+    )
+    verdicts = {r.machine: r.check for r in results}
+    assert verdicts["mbp-2024"].ok
+    assert not verdicts["mbp-2020"].ok
+    (error,) = verdicts["mbp-2020"].errors
+    assert error.code == "osx-too-old"
+    assert "macOS 11.7 is older than the 12.0 this build needs" in error.message
