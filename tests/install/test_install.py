@@ -574,3 +574,23 @@ def test_a_mac_older_than_the_locks_macos_floor_cannot_run_it():
     (error,) = verdicts["mbp-2020"].errors
     assert error.code == "osx-too-old"
     assert "macOS 11.7 is older than the 12.0 this build needs" in error.message
+
+
+@pytest.mark.parametrize(
+    ("glibc", "ok"), [("2.17", False), ("2.27", False), ("2.28", True), ("2.39", True)]
+)
+def test_a_locked_package_needing_a_newer_glibc_fails_the_check(cpu_lock, glibc, ok):
+    """conda refuses ``__glibc >=X`` packages while solving; an install from a lock solves
+    nothing, so the check reads the packages' own dependency (conda-forge's carry one)."""
+    first, *rest = cpu_lock.packages
+    needy = replace(first, dependencies={**first.dependencies, "__glibc": ">=2.28,<3.0.a0"})
+    lock = replace(cpu_lock, packages=(needy, *rest))
+    machine = Machine(None, None, "none", (), platform=PLATFORM, glibc=glibc)
+    check = check_machine(lock, PLATFORM, machine, load_recipes())
+    assert check.ok is ok
+    if not ok:
+        (error,) = check.errors
+        assert error.code == "glibc-too-old"
+        assert f"glibc {glibc} is older than the 2.28 this build needs" in error.message
+    # The same lock without that dependency passes on the old machine.
+    assert check_machine(cpu_lock, PLATFORM, machine, load_recipes()).ok
