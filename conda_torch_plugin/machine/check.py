@@ -119,41 +119,42 @@ def with_driver_cuda(machine: Machine, recipes: Recipes) -> Machine:
 
 def glibc_findings(needed: str | None, machine: Machine) -> list[Finding]:
     """A build's ``__glibc`` against the machine's C library (Linux, where both are known)."""
-    if not needed or not machine.glibc or not (machine.platform or "").startswith("linux"):
+    if not (machine.platform or "").startswith("linux"):
         return []
-    try:
-        if version_tuple(machine.glibc) >= version_tuple(needed):
-            return []
-    except ValueError:
-        return []
-    return [
-        Finding(
-            "error",
-            f"glibc {machine.glibc} is older than the {needed} this build needs",
-            "upgrade the operating system, or plan an environment for this machine on its own",
-            check="glibc",
-            code="glibc-too-old",
-        )
-    ]
+    fix = "upgrade the operating system, or plan an environment for this machine on its own"
+    return _older_than(needed, machine.glibc, "glibc", fix)
 
 
 def osx_findings(needed: str | None, machine: Machine) -> list[Finding]:
     """A build's ``__osx`` against the machine's macOS (macOS, where both are known)."""
-    if not needed or not machine.osx or not (machine.platform or "").startswith("osx-"):
+    if not (machine.platform or "").startswith("osx-"):
+        return []
+    fix = (
+        "upgrade macOS, or plan an environment for this machine on its own "
+        "(an older release may still support it)"
+    )
+    return _older_than(needed, machine.osx, "osx", fix)
+
+
+_SYSTEM_NAMES = {"glibc": "glibc", "osx": "macOS"}
+
+
+def _older_than(needed: str | None, have: str | None, check: str, fix: str) -> list[Finding]:
+    """An error when the system version ``have`` is below ``needed`` (both known, both dotted)."""
+    if not needed or not have:
         return []
     try:
-        if version_tuple(machine.osx) >= version_tuple(needed):
+        if version_tuple(have) >= version_tuple(needed):
             return []
     except ValueError:
         return []
     return [
         Finding(
             "error",
-            f"macOS {machine.osx} is older than the {needed} this build needs",
-            "upgrade macOS, or plan an environment for this machine on its own "
-            "(an older release may still support it)",
-            check="osx",
-            code="osx-too-old",
+            f"{_SYSTEM_NAMES[check]} {have} is older than the {needed} this build needs",
+            fix,
+            check=check,
+            code=f"{check}-too-old",
         )
     ]
 
