@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from conda_torch_plugin.compat import current_platform
 from conda_torch_plugin.doctor._companions import check_companions
-from conda_torch_plugin.doctor._machine_fit import prefix_machine_findings
+from conda_torch_plugin.doctor._machine_fit import prefix_floor_findings, prefix_machine_findings
 from conda_torch_plugin.doctor._markers import check_guards, check_pytorch
 from conda_torch_plugin.doctor._pip import check_pip_shadowing
 from conda_torch_plugin.doctor._prefix import InstalledRecord, environment_flavour, read_records
@@ -105,6 +105,7 @@ def diagnose(
             findings += prefix_machine_findings(
                 torch, flavour, platform, detection, recipes, prefix
             )
+    findings += prefix_floor_findings(records.values(), platform, detection)
     findings += check_pip_shadowing(prefix, records, user_base)
 
     runtime = None

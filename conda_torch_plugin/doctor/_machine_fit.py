@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING
 
 from conda_torch_plugin.compat import current_platform
 from conda_torch_plugin.doctor._report import Finding
-from conda_torch_plugin.machine.check import machine_findings, needs_conda_forge
+from conda_torch_plugin.machine.check import (
+    floor_findings,
+    machine_findings,
+    needs_conda_forge,
+    system_floors,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -24,6 +29,21 @@ if TYPE_CHECKING:
     from conda_torch_plugin.flavour import Flavour
     from conda_torch_plugin.machine.model import Machine
     from conda_torch_plugin.recipes import Recipes
+
+
+def prefix_floor_findings(
+    records: Iterable[InstalledRecord], platform: str, detection: Machine | None
+) -> list[Finding]:
+    """The installed packages' own ``__glibc >=X`` / ``__osx >=X`` against this machine.
+
+    An environment made elsewhere (another node, a copied folder, an unpack of a
+    conda-pack archive) can hold builds for a newer C library or macOS than this
+    machine's; torch then fails to import with a loader error. Named here first.
+    """
+    if detection is None or platform != current_platform():
+        return []
+    floors = system_floors(d for record in records for d in record.depends)
+    return floor_findings(floors, detection)
 
 
 def prefix_machine_findings(

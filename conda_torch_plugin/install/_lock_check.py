@@ -10,18 +10,16 @@ and its fixes re-plan the lock rather than recreate an environment.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from conda_torch_plugin.compat import version_tuple
 from conda_torch_plugin.errors import IncompatibleMachine
 from conda_torch_plugin.findings import Finding
 from conda_torch_plugin.flavour import TORCH_NAMES, UNKNOWN, Flavour, lock_flavour
 from conda_torch_plugin.machine.check import (
-    glibc_findings,
+    floor_findings,
     machine_findings,
-    osx_findings,
+    system_floors,
     with_driver_cuda,
 )
 
@@ -132,9 +130,13 @@ def check_machine(
                 code="unknown-build",
             )
         ]
-    needed = _floors_of(packages, floors or {})
-    findings += glibc_findings(needed.get("__glibc"), detection)
-    findings += osx_findings(needed.get("__osx"), detection)
+    # conda refuses packages whose __glibc/__osx the machine does not meet while it
+    # solves; an install from a lock solves nothing, so their own bounds are read here.
+    needed = system_floors(
+        (f"{name} {spec}" for p in packages for name, spec in p.dependencies.items()),
+        assumed=floors or {},
+    )
+    findings += floor_findings(needed, detection)
     return MachineCheck(platform, flavour, pytorch, tuple(findings))
 
 
@@ -218,37 +220,3 @@ def check_fleet(
             )
             results.append(FleetCheck(machine.name, result))
     return results
-
-
-# A lower bound in a dependency on a virtual package: "__glibc >=2.17,<3.0.a0".
-_LOWER_BOUND = re.compile(r">=\s*([0-9]+(?:\.[0-9]+)*)")
-
-
-def _floors_of(packages: Sequence[LockedPackage], assumed: Mapping[str, str]) -> dict[str, str]:
-    """The newest ``__glibc`` / ``__osx`` the lock needs: what the environment file assumed
-    (``assumed``) and what the locked packages themselves depend on.
-
-    conda refuses such packages while solving on an older machine; an install from a
-    lock solves nothing, so the packages' own ``__glibc >=X`` / ``__osx >=X`` are
-    checked here instead (conda-forge's builds carry them).
-    """
-    needed: dict[str, str] = {}
-
-    def keep(name: str, version: str) -> None:
-        try:
-            if name not in needed or version_tuple(version) > version_tuple(needed[name]):
-                needed[name] = version
-        except ValueError:
-            pass  # not a plain dotted version: nothing to compare with
-
-    for name in _FLOOR_PACKAGES:
-        if assumed.get(name):
-            keep(name, assumed[name])
-        for package in packages:
-            bound = _LOWER_BOUND.search(package.dependencies.get(name) or "")
-            if bound:
-                keep(name, bound.group(1))
-    return needed
-
-
-_FLOOR_PACKAGES = ("__glibc", "__osx")

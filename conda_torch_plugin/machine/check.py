@@ -19,6 +19,7 @@ build of unknown flavour) is the caller's decision, said in its own terms.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -35,7 +36,7 @@ from conda_torch_plugin.findings import Finding, Severity
 from conda_torch_plugin.sources import find
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Mapping
 
     from conda_torch_plugin.flavour import Flavour
     from conda_torch_plugin.machine.model import Machine
@@ -136,6 +137,45 @@ def osx_findings(needed: str | None, machine: Machine) -> list[Finding]:
     return _older_than(needed, machine.osx, "osx", fix)
 
 
+def floor_findings(floors: Mapping[str, str], machine: Machine) -> list[Finding]:
+    """``glibc_findings`` and ``osx_findings`` for ``floors`` (``{"__glibc": "2.28", ...}``)."""
+    return glibc_findings(floors.get("__glibc"), machine) + osx_findings(
+        floors.get("__osx"), machine
+    )
+
+
+def system_floors(
+    dependencies: Iterable[str], *, assumed: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The newest ``__glibc`` / ``__osx`` that ``dependencies`` (``"__glibc >=2.17,<3.0.a0"``,
+    as conda records and locks write them) and ``assumed`` (a lock's virtual packages) need.
+
+    conda-forge's builds carry such a dependency (the C library or macOS they were built
+    against); a version that is not plain dotted numbers is not compared.
+    """
+    needed: dict[str, str] = {}
+
+    def keep(name: str, version: str) -> None:
+        try:
+            if name not in needed or version_tuple(version) > version_tuple(needed[name]):
+                needed[name] = version
+        except ValueError:
+            pass
+
+    for name, version in (assumed or {}).items():
+        if name in _FLOOR_PACKAGES and version:
+            keep(name, version)
+    for dependency in dependencies:
+        name, _, spec = dependency.strip().partition(" ")
+        bound = _LOWER_BOUND.search(spec) if name in _FLOOR_PACKAGES else None
+        if bound:
+            keep(name, bound.group(1))
+    return needed
+
+
+_FLOOR_PACKAGES = ("__glibc", "__osx")
+# A lower bound in a dependency on a virtual package: ">=2.17,<3.0.a0".
+_LOWER_BOUND = re.compile(r">=\s*([0-9]+(?:\.[0-9]+)*)")
 _SYSTEM_NAMES = {"glibc": "glibc", "osx": "macOS"}
 
 

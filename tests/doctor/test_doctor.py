@@ -11,6 +11,7 @@ doctor's real probe script runs against it.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -100,6 +101,36 @@ def test_healthy_cuda_environment_on_a_covering_gpu(tmp_path: Path, recipes) -> 
     assert data["flavour"]["cuda"] == "12.4"
     assert data["packages"]["pytorch"] == "2.5.1 py3.12_cuda12.4_cudnn9.1.0_0"
     json.dumps(data)  # serialisable as it is
+
+
+@on_linux_64
+@pytest.mark.parametrize(("glibc", "flagged"), [("2.17", True), ("2.28", False), ("2.39", False)])
+def test_packages_built_for_a_newer_glibc_than_this_machine(
+    tmp_path: Path, recipes, glibc, flagged
+) -> None:
+    """An environment made on another node: its conda-forge builds need glibc 2.28."""
+    records = conda_forge_env("13.0")
+    records.append(
+        record(
+            "libcudnn",
+            "9.10.1.4",
+            "h0123456_0",
+            channel=CONDA_FORGE,
+            depends=("__glibc >=2.28,<3.0.a0", "cuda-version >=13,<14.0a0"),
+        )
+    )
+    prefix = make_prefix(tmp_path / "env", records)
+    node = replace(
+        machine(RTX5090, driver="580.65.06", cuda="13.0"), platform=PLATFORM, glibc=glibc
+    )
+    report = run_doctor(prefix, recipes, node)
+    found = by_check(report, "glibc")
+    if flagged:
+        (finding,) = found
+        assert finding.severity == "error" and not report.ok
+        assert f"glibc {glibc} is older than the 2.28 this build needs" in finding.message
+    else:
+        assert found == []
 
 
 @on_linux_64
