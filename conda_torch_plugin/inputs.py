@@ -25,12 +25,14 @@ environment.yml        4 MiB     20,000
 virtual-packages.yml   1 MiB     10,000
 conda-lock.yml         64 MiB    2,000,000
 conda-meta/*.json      64 MiB    (JSON)
+torch-env-pip record   4 MiB     (JSON)
 =====================  ========  ===================
 
 A real environment file is a few KiB; a lock of a large multi-platform PyTorch
 environment a few MiB and some 100,000 nodes; the record of a package with many
-files some MiB. Nesting is at most 64 levels in every format (these formats use
-fewer than 8).
+files some MiB; the record of the pip packages an install put into an environment
+(``conda-meta/torch-env-pip``) a name and version per package. Nesting is at most
+64 levels in every format (these formats use fewer than 8).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ ENVIRONMENT_FILE = InputLimits("environment file", 4 * MiB, 20_000)
 VIRTUAL_PACKAGES_FILE = InputLimits("virtual-packages file", 1 * MiB, 10_000)
 LOCK_FILE = InputLimits("lock file", 64 * MiB, 2_000_000)
 PACKAGE_RECORD = InputLimits("package record", 64 * MiB, 0)
+PIP_RECORD = InputLimits("record of pip packages", 4 * MiB, 0)
 
 # The tags YAML's core schema resolves plain scalars and collections to: anything
 # else (``!foo``, ``!!python/object``) is refused, never constructed.
@@ -277,6 +280,7 @@ __all__ = [
     "LOCK_FILE",
     "MAX_DEPTH",
     "PACKAGE_RECORD",
+    "PIP_RECORD",
     "VIRTUAL_PACKAGES_FILE",
     "InputLimits",
     "check_regular_file",

@@ -153,6 +153,8 @@ def execute(args: argparse.Namespace) -> int:
             pkgs_dir=plan.pkgs_dir,
             network=plan.network,
         )
+    if not args.json:
+        print_check_findings(plan.findings)
     if plan.nothing_to_do:
         if args.json:
             print_dry_run(target, check=check.to_dict(), install=plan.to_dict())

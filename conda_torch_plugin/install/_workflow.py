@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from conda_torch_plugin.errors import InstallError
+from conda_torch_plugin.findings import Finding
 from conda_torch_plugin.install._fetch import (
     fetch_and_verify,
     rewrite_url,
@@ -141,42 +142,58 @@ def prepare_install(
             )
         )
     changes = changes_between(installed_packages(prefix) if mode == "update" else {}, planned)
-    changes += _pip_changes(packages, platform, prefix, mode)
+    pip, findings = _pip_changes(packages, platform, prefix, mode)
+    changes += pip
     plan = InstallPlan(
         platform, prefix, mode, cache, (), changes, pkgs_dir, network, lock.relock_command
     )
     if changes:  # sizes only for a change
         planned = with_sizes(planned, plan.package_cache, network, plan.relock)
     planned.sort(key=lambda p: p.name)
-    return replace(plan, packages=tuple(planned))
+    return replace(plan, packages=tuple(planned), findings=findings)
 
 
 def _pip_changes(
     packages: Sequence[LockedPackage], platform: str, prefix: Path, mode: str
-) -> tuple[Change, ...]:
+) -> tuple[tuple[Change, ...], tuple[Finding, ...]]:
+    """The pip side of the plan, and a warning when the prefix's record of pip packages is
+    malformed (it is then ignored: nothing it names is removed)."""
     from conda_torch_plugin.install.pip_step import (
         installed_pip,
         pip_changes,
         pip_entries,
         python_version,
+        read_pip_record,
     )
 
     entries = pip_entries(packages)
-    if not entries:
-        return ()
+    if mode != "update":
+        return pip_changes(entries, {}), ()
+    recorded, problem = read_pip_record(prefix)
     python = python_version(packages)
-    return pip_changes(entries, installed_pip(prefix, platform, python) if mode == "update" else {})
+    changes = pip_changes(entries, installed_pip(prefix, platform, python), recorded)
+    if problem is None:
+        return changes, ()
+    warning = Finding(
+        "warning",
+        f"{problem}; it is ignored, so no pip package an earlier install put there is removed",
+        fix="remove the pip packages the lock no longer holds yourself (pip uninstall NAME)",
+        check="pip",
+        code="pip-record-unreadable",
+    )
+    return changes, (warning,)
 
 
 def _pip_step(
     lock: LockFile, platform: str, plan: InstallPlan, progress: InstallProgress | None
 ) -> Callable[[Path], None] | None:
-    """What the transaction runs in the staging folder before the swap (the pip entries)."""
+    """What the transaction runs in the staging folder before the swap: the pip entries,
+    and in an existing environment the pip packages its earlier lock had and this one not."""
     from conda_torch_plugin.install.pip_step import install_pip_entries, pip_entries, python_version
 
     packages = lock.packages_for(platform)
     entries = pip_entries(packages)
-    if not entries:
+    if not entries and plan.mode != "update":
         return None
     python = python_version(packages)
     return lambda staging: install_pip_entries(
@@ -283,8 +300,8 @@ def install_from_lock(
             # Another install created or replaced it meanwhile, or a recovery changed it.
             installed_now = installed_packages(plan.prefix) if mode == "update" else {}
             changes = changes_between(installed_now, list(plan.packages))
-            changes += _pip_changes(lock.packages_for(platform), platform, plan.prefix, mode)
-            plan = replace(plan, mode=mode, changes=changes)
+            pip, findings = _pip_changes(lock.packages_for(platform), platform, plan.prefix, mode)
+            plan = replace(plan, mode=mode, changes=changes + pip, findings=findings)
         if plan.nothing_to_do:
             return InstallResult(plan, False, timings=timings)
         if not local:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
+    from conda_torch_plugin.findings import Finding
     from conda_torch_plugin.network import NetworkSettings
 
 InstallMode = Literal["create", "update"]
@@ -85,6 +86,8 @@ class InstallPlan:
     pkgs_dir: Path | None = None
     network: NetworkSettings | None = None  # None: the environment's (network.from_environ)
     relock: str = "conda torch-env lock"  # the command that remakes this lock (with its -f)
+    # What the plan found and worked around (a malformed record of pip packages, ignored).
+    findings: tuple[Finding, ...] = ()
 
     @property
     def package_cache(self) -> Path:
@@ -125,6 +128,7 @@ class InstallPlan:
             "packages": [p.to_dict() for p in self.packages],
             "changes": [c.to_dict() for c in self.changes],
             "nothing_to_do": self.nothing_to_do,
+            "findings": [f.to_dict() for f in self.findings],
         }
 
 

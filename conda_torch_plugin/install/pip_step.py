@@ -14,6 +14,15 @@ the lock holds); console scripts are then moved into the environment's ``bin/``
 with their ``#!`` line naming the prefix's Python, and ``RECORD`` updated to
 match, as pip would have written them. A version being replaced is uninstalled
 first from its ``RECORD``, as pip would (uv's ``--target`` leaves its scripts).
+
+What the step installed is recorded in ``conda-meta/torch-env-pip`` (``{"version": 1,
+"packages": {NAME: VERSION}}``, JSON), part of the new environment. The next install
+uninstalls the recorded packages its lock no longer holds, so the pip side matches the
+lock as the conda side does; a pip package the record does not name (installed by
+other means) is never touched. The file has no ``.json`` suffix because conda and
+rattler read every ``conda-meta/*.json`` as a package record and refuse the
+environment when one is not. A malformed record is ignored (``read_pip_record`` says
+why): it never removes anything.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from conda_torch_plugin.errors import InstallError
+from conda_torch_plugin.errors import InstallError, TorchEnvError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -41,6 +50,12 @@ if TYPE_CHECKING:
     from conda_torch_plugin.network import NetworkSettings
 
 _TIMEOUT_S = 600
+PIP_RECORD = Path("conda-meta") / "torch-env-pip"  # relative to the environment
+_RECORD_FORMAT = 1
+# A normalized distribution name (PEP 503) and a version as wheels spell them: nothing
+# that could be a path separator, so a name only ever matches a dist-info folder.
+_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
 
 
 def pip_entries(packages: Iterable[LockedPackage]) -> tuple[LockedPackage, ...]:
@@ -76,9 +91,12 @@ def installed_pip(prefix: Path, platform: str, python: str | None) -> dict[str, 
 
 
 def pip_changes(
-    entries: Sequence[LockedPackage], installed: Mapping[str, str]
+    entries: Sequence[LockedPackage],
+    installed: Mapping[str, str],
+    recorded: Mapping[str, str] | None = None,
 ) -> tuple[Change, ...]:
-    """The pip entries not installed at their locked version (additions or replacements)."""
+    """The pip entries not installed at their locked version (additions or replacements),
+    and the installed packages an earlier install ``recorded`` that the lock dropped."""
     from conda_torch_plugin.install.model import Change
 
     changes = []
@@ -89,7 +107,72 @@ def pip_changes(
             changes.append(Change(entry.name, "add", None, label))
         elif old != entry.version:
             changes.append(Change(entry.name, "change", f"{old} (pip)", label))
-    return tuple(changes)
+    changes += [
+        Change(name, "remove", f"{installed[name]} (pip)", None)
+        for name in dropped(entries, recorded or {})
+        if name in installed
+    ]
+    return tuple(sorted(changes, key=lambda c: c.name))
+
+
+def dropped(entries: Sequence[LockedPackage], recorded: Mapping[str, str]) -> list[str]:
+    """The ``recorded`` pip packages that ``entries`` (the new lock's) no longer hold."""
+    wanted = {_normalize(e.name) for e in entries}
+    return sorted(name for name in recorded if name not in wanted)
+
+
+def read_pip_record(root: Path) -> tuple[dict[str, str], str | None]:
+    """The pip packages an earlier install put into the environment at ``root``.
+
+    (name -> version, None) from its ``conda-meta/torch-env-pip``; ({}, None) when
+    there is none; ({}, why) when it is malformed (not a regular file, not JSON,
+    another format version, wrong types, a name that is not a distribution name).
+    """
+    from conda_torch_plugin.inputs import PIP_RECORD as LIMITS
+    from conda_torch_plugin.inputs import read_json
+
+    path = root / PIP_RECORD
+    if not path.exists() and not path.is_symlink():
+        return {}, None
+    try:
+        data = read_json(path, limits=LIMITS, error=TorchEnvError)
+    except TorchEnvError as error:
+        return {}, error.message
+    what = f"{LIMITS.what} {path}"
+    if not isinstance(data, dict) or data.get("version") != _RECORD_FORMAT:
+        return {}, f"{what} is not a JSON object of format version {_RECORD_FORMAT}"
+    packages = data.get("packages")
+    if not isinstance(packages, dict):
+        return {}, f"{what}: 'packages' is not an object"
+    for name, version in packages.items():
+        if not _NAME.fullmatch(name) or not (
+            isinstance(version, str) and _VERSION.fullmatch(version)
+        ):
+            return {}, f"{what} names {name!r} {version!r}, not a pip package name and version"
+    return dict(packages), None
+
+
+def write_pip_record(root: Path, entries: Sequence[LockedPackage]) -> None:
+    """Record ``entries`` in ``root``'s ``conda-meta/torch-env-pip``; none: remove the record."""
+    path = root / PIP_RECORD
+    # Whatever is there (a symlink included) is replaced, never written through.
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
+    if not entries:
+        return
+    import json
+
+    packages = {_normalize(e.name): e.version for e in entries}
+    data = {"version": _RECORD_FORMAT, "packages": dict(sorted(packages.items()))}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "x", encoding="utf-8") as stream:
+        stream.write(json.dumps(data, indent=2) + "\n")
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def install_pip_entries(
@@ -103,20 +186,45 @@ def install_pip_entries(
 ) -> None:
     """Install ``entries`` into ``staging`` (which becomes ``prefix``); InstallError on failure.
 
+    First the pip packages that ``staging``'s record names and ``entries`` no longer
+    hold are uninstalled (a malformed record is ignored: ``prepare_install`` warned);
+    then ``entries`` are installed and recorded (none: the record goes).
+
     uv downloads with ``network``'s proxies, CA bundle, ``.netrc``, offline mode and
     timeouts (``network.subprocess_environment``).
     """
-    if not entries:
+    if python is None:
+        if entries:
+            raise InstallError(
+                f"the lock holds pip packages for {platform} but no python to install them into",
+                hints=["add python to the environment's conda dependencies and lock again"],
+            )
+        write_pip_record(staging, ())  # no python, no site-packages for a record to name
         return
+    recorded, _ = read_pip_record(staging)
+    stale = dropped(entries, recorded)
+    if stale:
+        if progress is not None:
+            progress.step(f"Removing {len(stale)} pip packages the lock no longer holds")
+        remove_installed(site_packages(staging, platform, python), staging, set(stale))
+    if entries:
+        _install_with_uv(entries, platform, python, staging, prefix, progress, network)
+    write_pip_record(staging, entries)
+
+
+def _install_with_uv(
+    entries: Sequence[LockedPackage],
+    platform: str,
+    python: str,
+    staging: Path,
+    prefix: Path,
+    progress: InstallProgress | None,
+    network: NetworkSettings | None,
+) -> None:
     from conda_torch_plugin.condalock.lockfile import redact_credentials
     from conda_torch_plugin.network import from_environ, subprocess_environment
     from conda_torch_plugin.uvtool import find_uv, uv_platform
 
-    if python is None:
-        raise InstallError(
-            f"the lock holds pip packages for {platform} but no python to install them into",
-            hints=["add python to the environment's conda dependencies and lock again"],
-        )
     binary = find_uv(InstallError)
     target = site_packages(staging, platform, python)
     remove_installed(target, staging, {e.name for e in entries})
@@ -185,10 +293,12 @@ def install_pip_entries(
 
 
 def remove_installed(target: Path, staging: Path, names: set[str]) -> None:
-    """Uninstall the pip packages ``names`` from ``staging`` (the versions being replaced).
+    """Uninstall the pip packages ``names`` from ``staging`` (the versions being replaced,
+    or the packages the lock dropped).
 
     Every file its ``RECORD`` lists goes (scripts in ``bin/`` included, which uv's
-    ``--target`` would not remove), but only inside ``staging``; then its dist-info.
+    ``--target`` would not remove, and a module's bytecode), but only inside
+    ``staging``; then its dist-info, and the folders inside ``target`` left empty.
     """
     if not target.is_dir():
         return
@@ -203,13 +313,32 @@ def remove_installed(target: Path, staging: Path, names: set[str]) -> None:
             if record.is_file()
             else []
         )
+        folders = set()
         for row in rows:
             if not row or not row[0]:
                 continue
             path = (target / row[0]).resolve()
             if path.is_relative_to(root) and path != root and path.is_file():
                 path.unlink()
+                folders.add(path.parent)
+                if path.suffix == ".py":  # its bytecode, as pip removes it
+                    for cached in path.parent.glob(f"__pycache__/{path.stem}.*.pyc"):
+                        if cached.resolve().is_relative_to(root) and cached.is_file():
+                            cached.unlink()
+                    folders.add(path.parent / "__pycache__")
         shutil.rmtree(info, ignore_errors=True)
+        _remove_empty(folders, target.resolve())
+
+
+def _remove_empty(folders: set[Path], target: Path) -> None:
+    """Remove the folders an uninstall emptied (and their emptied parents) inside ``target``."""
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+        while folder != target and folder.is_relative_to(target):
+            try:
+                folder.rmdir()
+            except OSError:  # not empty, or already gone
+                break
+            folder = folder.parent
 
 
 def with_scripts_in_place(

@@ -4,6 +4,7 @@ the prefix gets them with the conda packages or, on failure, stays as it was."""
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -129,3 +130,137 @@ def test_a_new_pip_version_replaces_the_old_one(conda_lock, with_pip, tmp_path):
     assert sorted(p.name for p in site.glob("epsilon-*.dist-info")) == ["epsilon-2.0.dist-info"]
     assert (site / "epsilon/__init__.py").read_text().startswith("VERSION = '2.0'")
     assert (prefix / "bin/eps").read_text().startswith(f"#!{prefix}/bin/python3.12\n")
+
+
+def without(lock, *names: str):
+    return replace(lock, packages=tuple(p for p in lock.packages if p.name not in names))
+
+
+def pip_record(prefix: Path) -> dict[str, object]:
+    return json.loads((prefix / "conda-meta" / "torch-env-pip").read_text())
+
+
+def install_by_hand(site: Path, name: str, version: str) -> None:
+    """A package put there by other means (``pip install`` in the environment)."""
+    (site / name).mkdir()
+    (site / name / "__init__.py").write_text("")
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "RECORD").write_text(f"{name}/__init__.py,,\n{info.name}/METADATA,,\n")
+
+
+def test_a_pip_package_the_lock_dropped_is_removed(with_pip, tmp_path):
+    prefix = tmp_path / "envs" / "team"
+    install_from_lock(with_pip, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    assert pip_record(prefix) == {"version": 1, "packages": {"epsilon": "1.0", "gamma": "1.0"}}
+    site = prefix / "lib/python3.12/site-packages"
+    install_by_hand(site, "zeta", "3.0")
+    (site / "epsilon/__pycache__").mkdir()  # epsilon was imported once
+    (site / "epsilon/__pycache__/__init__.cpython-312.pyc").write_bytes(b"")
+    lock = without(with_pip, "epsilon")
+    plan = prepare_install(lock, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    assert [(c.name, c.kind, c.old, c.new) for c in plan.changes] == [
+        ("epsilon", "remove", "1.0 (pip)", None)
+    ]
+    install_from_lock(lock, PLATFORM, prefix, cache_dir=tmp_path / "cache", plan=plan)
+    assert not (site / "epsilon").exists() and not (prefix / "bin/eps").exists()
+    assert list(site.glob("epsilon-*.dist-info")) == []
+    assert (site / "gamma/__init__.py").is_file() and (site / "gamma-1.0.dist-info").is_dir()
+    assert (site / "zeta/__init__.py").is_file() and (site / "zeta-3.0.dist-info").is_dir()
+    assert pip_record(prefix) == {"version": 1, "packages": {"gamma": "1.0"}}
+    assert prepare_install(lock, PLATFORM, prefix, cache_dir=tmp_path / "cache").nothing_to_do
+
+
+def test_a_lock_without_pip_entries_removes_every_recorded_one(conda_lock, with_pip, tmp_path):
+    prefix = tmp_path / "envs" / "team"
+    install_from_lock(with_pip, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    site = prefix / "lib/python3.12/site-packages"
+    install_by_hand(site, "zeta", "3.0")
+    plan = prepare_install(conda_lock, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    assert [(c.name, c.kind, c.old) for c in plan.changes] == [
+        ("epsilon", "remove", "1.0 (pip)"),
+        ("gamma", "remove", "1.0 (pip)"),
+    ]
+    install_from_lock(conda_lock, PLATFORM, prefix, cache_dir=tmp_path / "cache", plan=plan)
+    assert sorted(p.name for p in site.glob("*.dist-info")) == ["zeta-3.0.dist-info"]
+    assert not (site / "epsilon").exists() and not (site / "gamma").exists()
+    assert not (prefix / "bin/eps").exists()
+    assert not (prefix / "conda-meta" / "torch-env-pip").exists()
+    assert (site / "numpy/__init__.py").is_file()
+    assert prepare_install(conda_lock, PLATFORM, prefix, cache_dir=tmp_path / "cache").nothing_to_do
+
+
+MALFORMED = {
+    "not JSON": "{not json",
+    "not an object": "[1, 2]",
+    "unknown version": '{"version": 2, "packages": {"gamma": "1.0"}}',
+    "packages not an object": '{"version": 1, "packages": ["gamma"]}',
+    "version not a string": '{"version": 1, "packages": {"gamma": 1}}',
+    "a path as a name": '{"version": 1, "packages": {"../../../../bin": "1.0", "gamma": "1.0"}}',
+    "a backslash in a name": '{"version": 1, "packages": {"..\\\\gamma": "1.0"}}',
+}
+
+
+@pytest.mark.parametrize("text", MALFORMED.values(), ids=MALFORMED.keys())
+def test_a_malformed_pip_record_is_ignored_with_a_warning(with_pip, text, tmp_path):
+    prefix = tmp_path / "envs" / "team"
+    install_from_lock(with_pip, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    (prefix / "conda-meta" / "torch-env-pip").write_text(text)
+    outside = tmp_path / "bin"
+    outside.mkdir()
+    (outside / "keep").write_text("")
+    lock = without(with_pip, "epsilon", "numpy")  # numpy: a change, so the install runs
+    plan = prepare_install(lock, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    assert [f.severity for f in plan.findings] == ["warning"]
+    assert "torch-env-pip" in plan.findings[0].message
+    assert "ignored" in plan.findings[0].message
+    assert [(c.name, c.kind) for c in plan.changes] == [("numpy", "remove")]
+    assert plan.to_dict()["findings"][0]["severity"] == "warning"
+    result = install_from_lock(lock, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    assert result.plan.findings == plan.findings
+    site = prefix / "lib/python3.12/site-packages"
+    # Nothing the record names is removed: epsilon is now the user's, like any other.
+    assert sorted(p.name for p in site.glob("*.dist-info")) == [
+        "epsilon-1.0.dist-info",
+        "gamma-1.0.dist-info",
+    ]
+    assert (prefix / "bin/eps").is_file() and (outside / "keep").is_file()
+    assert pip_record(prefix) == {"version": 1, "packages": {"gamma": "1.0"}}
+
+
+def test_a_pip_record_is_not_read_as_a_conda_package_record(with_pip, tmp_path):
+    prefix = tmp_path / "envs" / "team"
+    install_from_lock(with_pip, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    # conda and rattler read every conda-meta/*.json as a package record.
+    assert [p.name for p in (prefix / "conda-meta").glob("torch-env*")] == ["torch-env-pip"]
+    lock = without(with_pip, "numpy", "epsilon")
+    install_from_lock(lock, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    assert not (prefix / "lib/python3.12/site-packages/numpy").exists()
+
+
+def test_dry_run_json_lists_a_dropped_pip_package_as_removed(with_pip, tmp_path, capsys):
+    from support.cli import run_main
+
+    from conda_torch_plugin.condalock.lockfile import write_lockfile
+
+    prefix = tmp_path / "envs" / "team"
+    install_from_lock(with_pip, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    lockfile = tmp_path / "conda-lock.yml"
+    write_lockfile(without(with_pip, "gamma"), lockfile, command="test")
+    args = ("install", "-p", str(prefix), "--lockfile", str(lockfile), "--platform", PLATFORM)
+    status, out, err = run_main(capsys, *args, "--dry-run", "--json")
+    assert status == 0, err
+    changes = json.loads(out)["install"]["changes"]
+    assert changes == [{"name": "gamma", "kind": "remove", "old": "1.0 (pip)", "new": None}]
+    status, out, err = run_main(capsys, *args, "--dry-run")
+    assert status == 0, err
+    assert "The following packages will be removed:" in out
+    assert "gamma  1.0 (pip)" in out
+    assert (prefix / "lib/python3.12/site-packages/gamma/__init__.py").is_file()
+    (prefix / "conda-meta" / "torch-env-pip").write_text("{not json")
+    status, out, err = run_main(capsys, *args, "--dry-run")
+    assert status == 0, err
+    assert "warning: record of pip packages " in err and "it is ignored" in err
+    assert "  hint: remove the pip packages the lock no longer holds yourself" in err
+    assert "will be removed" not in out and "Traceback" not in err
