@@ -216,3 +216,41 @@ def test_deferred_puts_back_an_ignored_signal_and_drops_it():
         assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, handler)
+
+
+# -- the console script: an interrupt around the command, not inside it ----------------------
+
+_AROUND = """
+import os, signal, sys
+import conda_torch_plugin.cli as cli
+
+command = cli.main
+
+def main(argv=None):
+    status = command(["detect", "--json"])  # a whole command, its own handlers restored
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))  # lands after the command returned
+    return status
+
+cli.main = main
+cli.run()
+"""
+
+
+@pytest.mark.parametrize(("name", "status"), [("SIGTERM", 143), ("SIGINT", 130)])
+def test_an_interrupt_after_the_command_returned_is_reported_not_a_crash(
+    fake_nvml_env, name, status
+):
+    """Before, SIGTERM there killed the process (-15) and SIGINT printed a traceback."""
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-c", _AROUND, name],
+        env=fake_nvml_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == status, done.stderr
+    assert done.stderr.strip().endswith("Interrupted."), done.stderr
+    assert "Traceback" not in done.stderr

@@ -192,6 +192,10 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+def _raise_terminated(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
 @contextlib.contextmanager
 def _terminate_as_interrupt() -> Iterator[None]:
     """While a command runs, SIGTERM takes the KeyboardInterrupt path.
@@ -207,10 +211,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
         return
 
-    def interrupt(signum: int, _frame: object) -> None:
-        raise Terminated(signum)
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
     finally:
@@ -264,16 +265,42 @@ def _flush_and_exit(status: int) -> None:
 
 
 def run() -> None:
-    """Console-script entry point (``conda-torch-env``)."""
+    """Console-script entry point (``conda-torch-env``).
+
+    SIGTERM raises ``Terminated`` from the first line here to the exit, and once the
+    status is known SIGINT/SIGTERM are ignored: an interrupt that lands around the
+    command (while the parser is built, or after the command returned) prints
+    "Interrupted." with the shell's status, never a traceback, and a late one cannot
+    kill a command that has finished.
+    """
+    _terminate_raises()
     try:
-        status = main()
-    except SystemExit as exit_:  # argparse usage errors and --help
-        code = exit_.code
-        status = code if isinstance(code, int) else (0 if code is None else 2)
-        if not isinstance(code, int) and code is not None:
-            print(code, file=sys.stderr)
-    except KeyboardInterrupt:  # Ctrl-C while the parser is still being built
+        try:
+            status = main()
+        except SystemExit as exit_:  # argparse usage errors and --help
+            code = exit_.code
+            status = code if isinstance(code, int) else (0 if code is None else 2)
+            if not isinstance(code, int) and code is not None:
+                print(code, file=sys.stderr)
+        _ignore_interrupts()
+    except KeyboardInterrupt as interrupt:
+        _ignore_interrupts()
         print("Interrupted.", file=sys.stderr)
-        status = 130
+        status = 128 + interrupt.signum if isinstance(interrupt, Terminated) else 130
     # Skip interpreter teardown: py-rattler may crash there (see execute_in_conda).
     _flush_and_exit(status)
+
+
+def _terminate_raises() -> None:
+    import signal
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    for name in ("SIGINT", "SIGTERM"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
