@@ -381,7 +381,10 @@ def _render_update(plan: InstallPlan, check: MachineCheck | None) -> str:
             + table(rows, ("name", "version build", "from"))
         )
     flavour = f", {check.flavour.label} build" if check else ""
-    unchanged = len(plan.packages) - sum(1 for c in plan.changes if c.kind != "remove")
+    # plan.packages are the lock's conda packages; pip changes are not among them.
+    unchanged = len(plan.packages) - sum(
+        1 for c in plan.changes if c.kind != "remove" and c.name in sizes
+    )
     head = (
         f"Will update {plan.prefix} ({plan.platform}{flavour}): {len(plan.changes)} changes, "
         f"{unchanged} packages unchanged; {plan.download_count} to download "

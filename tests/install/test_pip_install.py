@@ -264,3 +264,23 @@ def test_dry_run_json_lists_a_dropped_pip_package_as_removed(with_pip, tmp_path,
     assert "warning: record of pip packages " in err and "it is ignored" in err
     assert "  hint: remove the pip packages the lock no longer holds yourself" in err
     assert "will be removed" not in out and "Traceback" not in err
+
+
+def test_the_update_summary_counts_only_conda_packages_as_unchanged(
+    conda_lock, with_pip, tmp_path, capsys
+):
+    """Adding pip packages to an environment leaves every conda package unchanged."""
+    from support.cli import run_main
+
+    from conda_torch_plugin.condalock.lockfile import write_lockfile
+
+    prefix = tmp_path / "envs" / "team"
+    install_from_lock(conda_lock, PLATFORM, prefix, cache_dir=tmp_path / "cache")
+    lockfile = tmp_path / "conda-lock.yml"
+    write_lockfile(with_pip, lockfile, command="test")
+    args = ("install", "-p", str(prefix), "--lockfile", str(lockfile), "--platform", PLATFORM)
+    status, out, err = run_main(capsys, *args, "--dry-run")
+    assert status == 0, err
+    conda_count = sum(1 for p in conda_lock.packages if p.platform == PLATFORM)
+    pip_count = len(with_pip.packages) - len(conda_lock.packages)
+    assert f"{pip_count} changes, {conda_count} packages unchanged" in out
