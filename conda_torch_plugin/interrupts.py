@@ -19,6 +19,14 @@ prefix as it was. Two kinds of place must not be cut in half:
 
 A signal that was ignored when the block began (``nohup``, a shell's background
 job) stays ignored.
+
+Python runs a signal's handler wherever the main thread is, also inside a
+weakref callback or a ``__del__`` (the import system's module locks have one),
+where an exception cannot propagate: CPython prints "Exception ignored in ..."
+and carries on, so the interrupt is lost and the command runs to its end.
+``lost_interrupts_redelivered()`` catches such an interrupt in
+``sys.unraisablehook`` and delivers the signal again a moment later, in code
+that can raise it.
 """
 
 from __future__ import annotations
@@ -176,6 +184,47 @@ def _deliver(signum: int) -> None:
     import signal
 
     signal.raise_signal(signum)
+
+
+@contextlib.contextmanager
+def lost_interrupts_redelivered() -> Iterator[None]:
+    """Inside the block, an interrupt raised where Python can only ignore it is sent again."""
+    import sys
+
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        error = unraisable.exc_value
+        if not isinstance(error, KeyboardInterrupt):
+            previous(unraisable)
+            return
+        import signal
+        import threading
+
+        signum = getattr(error, "signum", signal.SIGINT)  # the CLI's Terminated carries one
+        # Not from here: this hook is Python code too, and a handler run inside it
+        # would be lost the same way. A moment later the main thread is past it.
+        resend = threading.Timer(_RESEND_AFTER_S, _interrupt_main, args=(signum,))
+        resend.daemon = True
+        resend.start()
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+_RESEND_AFTER_S = 0.01
+
+
+def _interrupt_main(signum: int) -> None:
+    import _thread
+    import signal
+
+    # Runs the main thread's handler for ``signum`` as if the signal had arrived; does
+    # nothing where the signal is ignored or left to its default by then.
+    _thread.interrupt_main(signal.Signals(signum))
 
 
 def _interrupt_signals() -> tuple[int, ...]:

@@ -254,3 +254,26 @@ def test_an_interrupt_after_the_command_returned_is_reported_not_a_crash(
     assert done.returncode == status, done.stderr
     assert done.stderr.strip().endswith("Interrupted."), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_interrupt_lost_in_a_weakref_callback_is_delivered_again(capsys):
+    """CPython runs the handler inside the callback (here the one dropping ``thing``, as
+    the import system's module locks do) and can only print its exception and go on."""
+    import weakref
+
+    from conda_torch_plugin.cli import Terminated, _terminate_as_interrupt
+
+    class Thing:
+        pass
+
+    thing = Thing()
+    ref = weakref.ref(thing, lambda _ref: signal.raise_signal(signal.SIGTERM))
+    # Without the second delivery the command would go on working (here: five seconds of
+    # waiting) and no Terminated would come out of the block.
+    with pytest.raises(Terminated), _terminate_as_interrupt():
+        del thing  # the callback runs here; Terminated is raised inside it and lost
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            time.sleep(0.001)
+    assert ref() is None
+    assert "Exception ignored" not in capsys.readouterr().err

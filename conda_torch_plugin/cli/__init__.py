@@ -201,8 +201,10 @@ def _terminate_as_interrupt() -> Iterator[None]:
     """While a command runs, SIGTERM takes the KeyboardInterrupt path.
 
     So an install that is terminated removes its staging folder and leaves the
-    prefix as it was, exactly as after Ctrl-C. The previous handler comes back
-    when the command ends; only the main thread can install one.
+    prefix as it was, exactly as after Ctrl-C; an interrupt lost in a weakref
+    callback is delivered again (``interrupts.lost_interrupts_redelivered``). The
+    previous handler comes back when the command ends; only the main thread can
+    install one.
     """
     import signal
     import threading
@@ -211,9 +213,12 @@ def _terminate_as_interrupt() -> Iterator[None]:
         yield
         return
 
+    from conda_torch_plugin.interrupts import lost_interrupts_redelivered
+
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        yield
+        with lost_interrupts_redelivered():
+            yield
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
@@ -273,20 +278,23 @@ def run() -> None:
     "Interrupted." with the shell's status, never a traceback, and a late one cannot
     kill a command that has finished.
     """
+    from conda_torch_plugin.interrupts import lost_interrupts_redelivered
+
     _terminate_raises()
-    try:
+    with lost_interrupts_redelivered():
         try:
-            status = main()
-        except SystemExit as exit_:  # argparse usage errors and --help
-            code = exit_.code
-            status = code if isinstance(code, int) else (0 if code is None else 2)
-            if not isinstance(code, int) and code is not None:
-                print(code, file=sys.stderr)
-        _ignore_interrupts()
-    except KeyboardInterrupt as interrupt:
-        _ignore_interrupts()
-        print("Interrupted.", file=sys.stderr)
-        status = 128 + interrupt.signum if isinstance(interrupt, Terminated) else 130
+            try:
+                status = main()
+            except SystemExit as exit_:  # argparse usage errors and --help
+                code = exit_.code
+                status = code if isinstance(code, int) else (0 if code is None else 2)
+                if not isinstance(code, int) and code is not None:
+                    print(code, file=sys.stderr)
+            _ignore_interrupts()
+        except KeyboardInterrupt as interrupt:
+            _ignore_interrupts()
+            print("Interrupted.", file=sys.stderr)
+            status = 128 + interrupt.signum if isinstance(interrupt, Terminated) else 130
     # Skip interpreter teardown: py-rattler may crash there (see execute_in_conda).
     _flush_and_exit(status)
 
