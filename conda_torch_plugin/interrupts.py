@@ -180,6 +180,14 @@ def _wind_down(loop: asyncio.AbstractEventLoop, *, wait: bool) -> None:
         loop.run_until_complete(loop.shutdown_default_executor())
 
 
+def ignore() -> None:
+    """Ignore SIGINT/SIGTERM from here on (a command whose status is known, about to exit)."""
+    import signal
+
+    for sig in _interrupt_signals():
+        signal.signal(sig, signal.SIG_IGN)
+
+
 def _deliver(signum: int) -> None:
     import signal
 

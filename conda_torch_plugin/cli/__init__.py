@@ -278,6 +278,7 @@ def run() -> None:
     "Interrupted." with the shell's status, never a traceback, and a late one cannot
     kill a command that has finished.
     """
+    from conda_torch_plugin.interrupts import ignore as ignore_interrupts
     from conda_torch_plugin.interrupts import lost_interrupts_redelivered
 
     _terminate_raises()
@@ -290,9 +291,9 @@ def run() -> None:
                 status = code if isinstance(code, int) else (0 if code is None else 2)
                 if not isinstance(code, int) and code is not None:
                     print(code, file=sys.stderr)
-            _ignore_interrupts()
+            ignore_interrupts()
         except KeyboardInterrupt as interrupt:
-            _ignore_interrupts()
+            ignore_interrupts()
             print("Interrupted.", file=sys.stderr)
             status = 128 + interrupt.signum if isinstance(interrupt, Terminated) else 130
     # Skip interpreter teardown: py-rattler may crash there (see execute_in_conda).
@@ -304,11 +305,3 @@ def _terminate_raises() -> None:
 
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, _raise_terminated)
-
-
-def _ignore_interrupts() -> None:
-    import signal
-
-    for name in ("SIGINT", "SIGTERM"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_IGN)

@@ -186,13 +186,12 @@ def check_targets(env_file: str, lockfile: Path) -> list[FleetCheck]:
     machines = target_machines(targets, env_path.parent)
     if not machines:
         return []
-    floors: dict[str, dict[str, str]] = {}
+    assumed: dict[str, dict[str, str]] = {}
     if vp_path.is_file():
         spec = read_virtual_packages(vp_path)
-        for platform in spec.subdirs:
-            assumed = spec.for_platform(platform)
-            floors[platform] = {k: v for k in ("__glibc", "__osx") if (v := assumed.get(k))}
-    return check_fleet(read_lockfile(lockfile), machines, load_recipes(), floors=floors)
+        # The check reads the __glibc / __osx among them.
+        assumed = {platform: dict(spec.for_platform(platform)) for platform in spec.subdirs}
+    return check_fleet(read_lockfile(lockfile), machines, load_recipes(), floors=assumed)
 
 
 def _report_check(

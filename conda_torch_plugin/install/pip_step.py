@@ -85,9 +85,15 @@ def installed_pip(prefix: Path, platform: str, python: str | None) -> dict[str, 
     if not folder.is_dir():
         return found
     for info in folder.glob("*.dist-info"):
-        name, _, version = info.name[: -len(".dist-info")].partition("-")
-        found[re.sub(r"[-_.]+", "-", name).lower()] = version
+        name, version = _dist_info(info)
+        found[name] = version
     return found
+
+
+def _dist_info(info: Path) -> tuple[str, str]:
+    """(normalized name, version) of a ``NAME-VERSION.dist-info`` folder."""
+    name, _, version = info.name[: -len(".dist-info")].partition("-")
+    return _normalize(name), version
 
 
 def pip_changes(
@@ -303,9 +309,9 @@ def remove_installed(target: Path, staging: Path, names: set[str]) -> None:
     if not target.is_dir():
         return
     root = staging.resolve()
+    wanted = {_normalize(n) for n in names}
     for info in target.glob("*.dist-info"):
-        name = info.name[: -len(".dist-info")].partition("-")[0]
-        if re.sub(r"[-_.]+", "-", name).lower() not in names:
+        if _dist_info(info)[0] not in wanted:
             continue
         record = info / "RECORD"
         rows = (
