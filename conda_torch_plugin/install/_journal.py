@@ -124,15 +124,25 @@ def remove_tree(path: Path) -> None:
     """Delete a folder, again if something recreates it within a moment.
 
     py-rattler may still write ``conda-meta/`` into a staging folder after its
-    ``install`` failed; a single ``rmtree`` would then leave that folder behind.
+    ``install`` failed or was cancelled (its linking threads finish what they
+    started); a single ``rmtree`` would then leave that folder behind. So the
+    folder must stay gone for three checks 50 ms apart, within about two seconds
+    (a failed or interrupted install pays 150 ms for it).
     """
-    for _ in range(10):
-        shutil.rmtree(path, ignore_errors=True)
-        if os.path.lexists(path) and not path.is_dir():
-            with contextlib.suppress(OSError):
-                path.unlink()
+    quiet = 0
+    for _ in range(40):
+        if os.path.lexists(path):
+            quiet = 0
+            shutil.rmtree(path, ignore_errors=True)
+            if os.path.lexists(path) and not path.is_dir():
+                with contextlib.suppress(OSError):
+                    path.unlink()
         time.sleep(0.05)
-        if not os.path.lexists(path):
+        if os.path.lexists(path):
+            quiet = 0
+            continue
+        quiet += 1
+        if quiet == 3:
             return
 
 

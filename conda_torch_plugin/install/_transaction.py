@@ -80,11 +80,12 @@ def transaction(
     removed and the prefix is as it was.
     """
     prefix = plan.prefix
+    staging: Path | None = None
     try:
-        staging = _make_staging(prefix)
-    except OSError as error:
-        raise _os_error(error, prefix, "could not create a staging folder beside") from error
-    try:
+        # Interrupts wait while it is made: one that lands inside mkdtemp, or before
+        # ``staging`` names the folder, would leave it behind the handlers below.
+        with interrupts.deferred():
+            staging = _make_staging(prefix)
         before: set[str] = set()
         had_cachedir_tag = False
         if plan.mode == "update":
@@ -111,10 +112,13 @@ def transaction(
         _keep_owner(prefix, staging)
         _swap(staging, prefix, plan.mode)
     except OSError as error:
+        if staging is None:
+            raise _os_error(error, prefix, "could not create a staging folder beside") from error
         remove_tree(staging)
         raise _os_error(error, prefix, "could not install into") from error
     except BaseException:
-        remove_tree(staging)
+        if staging is not None:
+            remove_tree(staging)
         raise
     return installed, removed
 
@@ -127,7 +131,7 @@ def _make_staging(prefix: Path) -> Path:
     folder it replaces. An update copies the old prefix's mode with the copy.
     """
     staging = Path(tempfile.mkdtemp(prefix=staging_stem(prefix), dir=prefix.parent))
-    try:  # an interrupt may come right after mkdtemp, too
+    try:
         try:
             existing = prefix.stat()
         except OSError:
